@@ -1,0 +1,230 @@
+"""Settings: every default is a named constant here, loaded once from TOML, then environment, then flags.
+
+The CLI calls `load_settings()` once and passes the resulting `Settings` down; library code
+takes typed settings objects, never a path or a global.
+
+Environment overrides: `CRAWLER_<SECTION>_<KEY>` (e.g. `CRAWLER_FETCH_CONCURRENCY=32`), plus the
+short forms `CRAWLER_DATABASE_URL`, `CRAWLER_DATA_DIR` and `CRAWLER_CONFIG` (the file to read).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crawler.errors import ConfigError
+
+__version__ = "0.1.0"
+
+# -- defaults: one documented home, shared by the CLI, the daemon and the docs ------------------
+DEFAULT_CONFIG_PATH = Path("config/crawler.toml")
+DEFAULT_DATA_DIR = Path(".crawler")
+DEFAULT_USER_AGENT = f"crawler/{__version__} (link checker; +https://github.com/crawler/crawler)"
+DEFAULT_CONCURRENCY = 64
+DEFAULT_PER_HOST_CONCURRENCY = 8
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_URL_TIMEOUT = 30.0  # total time for one URL, retries and redirects included
+DEFAULT_RETRIES = 3  # retries after the first attempt
+DEFAULT_BACKOFF_BASE = 0.5
+DEFAULT_BACKOFF_MAX = 8.0
+DEFAULT_RETRY_AFTER_CAP = 30.0
+DEFAULT_MAX_REDIRECTS = 10
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+DEFAULT_DEPTH = 1
+DEFAULT_MAX_PAGES = 5000
+DEFAULT_MAX_LINKS_PER_PAGE = 1000
+DEFAULT_MAX_RELATED_PER_PAGE = 50
+DEFAULT_DEAD_AFTER_RUNS = 2
+DEFAULT_GRACE_SECONDS = 30.0
+DEFAULT_JITTER_SECONDS = 0.0
+
+ENV_PREFIX = "CRAWLER_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FetchSettings(_Section):
+    """How URLs are fetched: limits, timeouts, retries, politeness."""
+
+    user_agent: str = DEFAULT_USER_AGENT
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=10_000)
+    per_host_concurrency: int = Field(DEFAULT_PER_HOST_CONCURRENCY, ge=1, le=1_000)
+    connect_timeout: float = Field(DEFAULT_CONNECT_TIMEOUT, gt=0)
+    read_timeout: float = Field(DEFAULT_READ_TIMEOUT, gt=0)
+    url_timeout: float = Field(DEFAULT_URL_TIMEOUT, gt=0)
+    retries: int = Field(DEFAULT_RETRIES, ge=0, le=20)
+    backoff_base: float = Field(DEFAULT_BACKOFF_BASE, ge=0)
+    backoff_max: float = Field(DEFAULT_BACKOFF_MAX, ge=0)
+    retry_after_cap: float = Field(DEFAULT_RETRY_AFTER_CAP, ge=0)
+    max_redirects: int = Field(DEFAULT_MAX_REDIRECTS, ge=0, le=100)
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+    head_first: bool = True
+    verify_tls: bool = True
+    allow_private_networks: bool = False
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+
+
+class CrawlSettings(_Section):
+    """What a crawl follows and how far."""
+
+    depth: int = Field(DEFAULT_DEPTH, ge=0, le=10)
+    max_pages: int = Field(DEFAULT_MAX_PAGES, ge=1)
+    max_links_per_page: int = Field(DEFAULT_MAX_LINKS_PER_PAGE, ge=1)
+    max_related_per_page: int = Field(DEFAULT_MAX_RELATED_PER_PAGE, ge=0)
+    related_same_site: bool = True
+    respect_robots: bool = True
+    store_bodies: bool = True
+
+
+class StoreSettings(_Section):
+    """Where snapshots live: an embedded SQLite file by default."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None
+
+    def url(self) -> str:
+        """The SQLAlchemy URL: the configured one, else SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'crawler.db'}"
+
+
+class HistorySettings(_Section):
+    """How verdicts across runs become flags."""
+
+    dead_after_runs: int = Field(DEFAULT_DEAD_AFTER_RUNS, ge=1)
+
+
+class WatchConfig(_Section):
+    """A watch declared in the config file."""
+
+    source: str
+    every: str | None = None
+    cron: str | None = None
+    depth: int | None = Field(None, ge=0, le=10)
+
+
+class DaemonSettings(_Section):
+    """The scheduler's behaviour."""
+
+    grace_seconds: float = Field(DEFAULT_GRACE_SECONDS, ge=0)
+    jitter_seconds: float = Field(DEFAULT_JITTER_SECONDS, ge=0)
+    log_format: Literal["kv", "json"] = "kv"
+
+
+class AlertSettings(_Section):
+    """Where newly-dead / recovered alerts go."""
+
+    webhooks: list[str] = Field(default_factory=list)
+    apprise: list[str] = Field(default_factory=list)
+
+
+class Settings(_Section):
+    """All settings, one typed object."""
+
+    fetch: FetchSettings = FetchSettings()
+    crawl: CrawlSettings = CrawlSettings()
+    store: StoreSettings = StoreSettings()
+    history: HistorySettings = HistorySettings()
+    daemon: DaemonSettings = DaemonSettings()
+    alerts: AlertSettings = AlertSettings()
+    watch: list[WatchConfig] = Field(default_factory=list)
+
+
+_SHORT_ENV = {
+    "CRAWLER_DATABASE_URL": ("store", "database_url"),
+    "CRAWLER_DATA_DIR": ("store", "data_dir"),
+}
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Collect `CRAWLER_<SECTION>_<KEY>` variables into nested raw values."""
+    sections = {name for name, f in Settings.model_fields.items() if name != "watch"}
+    out: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if name in _SHORT_ENV:
+            section, key = _SHORT_ENV[name]
+            out.setdefault(section, {})[key] = value
+            continue
+        if not name.startswith(ENV_PREFIX) or name == "CRAWLER_CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section in sections and key:
+            out.setdefault(section, {})[key] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError, origin: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    got = first.get("input")
+    if first["type"] == "extra_forbidden":
+        return f"{origin}: unknown key '{key}'"
+    return f"{origin}: key '{key}': {first['msg'].lower()} (got {got!r})"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, turning syntax errors into a ConfigError that names the file."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+
+
+def config_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """Which config file to read: the flag, then CRAWLER_CONFIG, then config/crawler.toml if present."""
+    if explicit is not None:
+        return explicit
+    if environ.get("CRAWLER_CONFIG"):
+        return Path(environ["CRAWLER_CONFIG"])
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Load settings once: TOML file, then environment, then explicit overrides (CLI flags)."""
+    env = os.environ if environ is None else environ
+    file = config_path(path, env)
+    raw: dict[str, Any] = read_toml(file) if file is not None else {}
+    origin = str(file) if file is not None else "defaults"
+    try:
+        Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from exc
+    raw = _merge(raw, _env_overrides(env))
+    try:
+        Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "environment (CRAWLER_*)")) from exc
+    raw = _merge(raw, overrides or {})
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, "command-line option")) from exc
