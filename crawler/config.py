@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crawler.errors import ConfigError
 
-__version__ = "0.1.0"
+from crawler import __version__
 
 # -- defaults: one documented home, shared by the CLI, the daemon and the docs ------------------
 DEFAULT_CONFIG_PATH = Path("config/crawler.toml")

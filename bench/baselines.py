@@ -1,0 +1,105 @@
+"""Raw baselines: the simplest honest GET loop, at the same concurrency as the crawler.
+
+Each client GETs every URL once (following redirects, reading the body), with a semaphore
+bounding requests in flight, and calls a URL dead when the final status is >= 400 or the
+request raised — what simple link checkers do. Run as a subprocess so its memory and CPU are
+its own:
+
+    python -m bench.baselines --client aiohttp --urls urls.txt --concurrency 64 -o out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+CLIENTS = ("httpx", "aiohttp", "httpx-aiohttp")
+TIMEOUT = 10.0  # seconds per request; the slowest fake page answers in 2 s
+
+Getter = Callable[[str], Awaitable[int]]
+
+
+async def _run_all(urls: list[str], get: Getter, concurrency: int) -> dict[str, int | str]:
+    """GET every URL through `get`, at most `concurrency` at once: url -> status or error name."""
+    semaphore = asyncio.Semaphore(concurrency)
+    results: dict[str, int | str] = {}
+
+    async def one(url: str) -> None:
+        async with semaphore:
+            try:
+                results[url] = await get(url)
+            except Exception as exc:  # a simple checker calls any failure dead
+                results[url] = type(exc).__name__
+
+    await asyncio.gather(*(one(u) for u in urls))
+    return results
+
+
+async def check_httpx(urls: list[str], concurrency: int, transport: str) -> dict[str, int | str]:
+    """httpx.AsyncClient with its default transport (httpcore) or httpx-aiohttp's."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    kwargs: dict[str, object] = {}
+    if transport == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        kwargs["transport"] = AiohttpTransport(limits=limits, trust_env=False)
+    async with httpx.AsyncClient(
+        follow_redirects=True, timeout=TIMEOUT, limits=limits, trust_env=False, **kwargs
+    ) as client:
+
+        async def get(url: str) -> int:
+            response = await client.get(url)
+            return response.status_code
+
+        return await _run_all(urls, get, concurrency)
+
+
+async def check_aiohttp(urls: list[str], concurrency: int) -> dict[str, int | str]:
+    """aiohttp.ClientSession, one connector limited to `concurrency` connections."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def get(url: str) -> int:
+            async with session.get(url) as response:
+                await response.read()
+                return response.status
+
+        return await _run_all(urls, get, concurrency)
+
+
+def is_dead(outcome: int | str) -> bool:
+    """The simple checker's rule: an error, or a final status of 400 or more."""
+    return isinstance(outcome, str) or outcome >= 400
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Check the URLs in a file and write {results, dead, elapsed} as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--client", choices=CLIENTS, required=True)
+    parser.add_argument("--urls", type=Path, required=True)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    urls = [u for u in args.urls.read_text().split() if u]
+    start = time.perf_counter()
+    if args.client == "aiohttp":
+        results = asyncio.run(check_aiohttp(urls, args.concurrency))
+    else:
+        transport = "aiohttp" if args.client == "httpx-aiohttp" else "default"
+        results = asyncio.run(check_httpx(urls, args.concurrency, transport))
+    elapsed = time.perf_counter() - start
+    dead = sorted(u for u, r in results.items() if is_dead(r))
+    args.output.write_text(json.dumps({"elapsed": elapsed, "dead": dead, "results": results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Run the bench: each tool N times per workload against the fake web, medians to RESULTS.md.
+
+Runs are interleaved (round 1 of every tool, then round 2, ...) so that a burst of other work
+on the machine spreads over all tools instead of landing on one. Every run is a subprocess
+with a timeout, the whole bench has a time budget, and the fake web stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.fakeweb import DEFAULT_LATENCY, FakeWeb
+from bench.measure import load_average, run_process, score
+from bench.tools import CRAWLER, ROOT, RunContext, Tool, all_tools, unavailable
+from bench.workload import Kind
+
+WORKLOADS = ("flat", "deep", "recheck")
+QUICK_TOOLS = ("crawler", "aiohttp", "httpx-aiohttp", "httpx", "linkinator", "linkchecker")
+DEFAULT_BUDGET = 40 * 60.0
+DEFAULT_RUN_TIMEOUT = 300.0
+HELP_RUNS = 10
+
+
+@dataclass(slots=True)
+class Row:
+    """One measured run of one tool on one workload."""
+
+    tool: str
+    workload: str
+    run: int
+    wall: float
+    cpu: float
+    rss_mb: float
+    returncode: int
+    timed_out: bool
+    server: dict[str, Any]
+    load: float
+    reported_dead: int = 0
+    true_dead: int = 0
+    truth_dead: int = 0
+    soft404_caught: int | None = None
+    soft404_truth: int = 0
+    precision: float | None = None
+    recall: float | None = None
+    stored_bytes: int | None = None
+    bodies: int | None = None
+    body_bytes: int | None = None
+    phase: str = "measured"  # "first" for the first crawl of a recheck pair
+    notes: list[str] = field(default_factory=list)
+
+
+def measure_run(tool: Tool, ctx: RunContext, run: int, timeout: float, phase: str = "measured") -> Row:
+    """Run one tool once and score what it reported."""
+    fakeweb = ctx.fakeweb
+    argv = tool.argv(ctx)
+    load = load_average()
+    stats = run_process(
+        argv, cwd=ROOT, stdout=ctx.run_dir / "stdout", stderr=ctx.run_dir / "stderr", timeout=timeout
+    )
+    server = fakeweb.stats()
+    findings = tool.parse(ctx, (ctx.run_dir / "stdout").read_text(errors="replace"))
+    workload = fakeweb.workload
+    truth = {fakeweb.url(p) for p in workload.truth(Kind.DEAD)}
+    soft = {fakeweb.url(p) for p in workload.truth(Kind.SOFT404)}
+    accuracy = score(findings.dead, truth, findings.soft404, soft)
+    notes = list(findings.notes)
+    if stats.returncode not in (0, 2) or stats.timed_out:
+        tail = (ctx.run_dir / "stderr").read_text(errors="replace").strip().splitlines()[-1:]
+        notes.append(f"exit {stats.returncode}{' (timed out)' if stats.timed_out else ''}: {tail}")
+    return Row(
+        tool.name, ctx.workload, run, stats.wall, stats.cpu, stats.rss_mb, stats.returncode,
+        stats.timed_out, server, load, accuracy.reported, accuracy.true_positives, accuracy.truth,
+        accuracy.soft404_caught, accuracy.soft404_truth, accuracy.precision, accuracy.recall,
+        findings.stored_bytes, findings.bodies, findings.body_bytes, phase, notes,
+    )  # fmt: skip
+
+
+def run_recheck(tool: Tool, ctx: RunContext, run: int, timeout: float) -> list[Row]:
+    """A first crawl, then the same crawl again with nothing changed, on the same store."""
+    first = measure_run(tool, ctx, run, timeout, phase="first")
+    ctx.fakeweb.reset(state=False)  # the flaky pages have recovered: nothing changes
+    second_dir = ctx.run_dir / "again"
+    second_dir.mkdir()
+    again = RunContext(ctx.fakeweb, second_dir, ctx.workload, ctx.concurrency, ctx.data_dir)
+    return [first, measure_run(tool, again, run, timeout)]
+
+
+class Bench:
+    """One bench session: options, output folder, time budget, collected rows."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.started = time.monotonic()
+        self.rows: list[Row] = []
+        self.skipped: dict[str, str] = {}
+        self.out = Path(tempfile.mkdtemp(prefix="bench-", dir=_out_dir()))
+
+    def over_budget(self) -> bool:
+        """True once the session's time budget is spent: no new run starts."""
+        return time.monotonic() - self.started > self.args.budget
+
+    def tools_for(self, workload: str) -> list[Tool]:
+        """The available tools that take part in a workload, installing peers on first use."""
+        chosen = []
+        for tool in all_tools():
+            if tool.name not in self.args.tools or workload not in tool.workloads:
+                continue
+            if tool.name not in self.skipped:
+                reason = unavailable(tool)
+                if reason is not None:
+                    self.skipped[tool.name] = reason
+            if tool.name not in self.skipped:
+                chosen.append(tool)
+        return chosen
+
+    def run_workload(self, workload: str) -> None:
+        """Every round of every tool on one workload, against one fake-web process."""
+        tools = self.tools_for(workload)
+        if not tools:
+            return
+        server = "deep" if workload == "deep" else "flat"
+        with FakeWeb(server, latency=self.args.latency, scale=self.args.scale, lifetime=self.args.budget + 600) as web:
+            for run in range(1, self.args.runs + 1):
+                for tool in tools:
+                    if self.over_budget():
+                        return
+                    self.rows += self.run_one(tool, web, workload, run)
+                    _progress(self.rows[-1])
+
+    def run_one(self, tool: Tool, web: FakeWeb, workload: str, run: int) -> list[Row]:
+        """One run of one tool: a fresh folder, a fresh store, zeroed server counters."""
+        run_dir = self.out / f"{workload}-{tool.name}-{run}"
+        run_dir.mkdir()
+        ctx = RunContext(web, run_dir, workload, self.args.concurrency, run_dir / "data")
+        web.reset()
+        if workload == "recheck":
+            rows = run_recheck(tool, ctx, run, self.args.timeout)
+        else:
+            rows = [measure_run(tool, ctx, run, self.args.timeout)]
+        shutil.rmtree(run_dir / "data", ignore_errors=True)  # measured already; bounds disk use
+        return rows
+
+
+def _out_dir() -> Path:
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _progress(row: Row) -> None:
+    rate = row.server.get("rate_p1_p99")
+    print(
+        f"  {row.workload:8} {row.tool:20} run {row.run} {row.phase:8} wall {row.wall:6.2f}s "
+        f"req/s {rate or 0:7.0f} cpu {row.cpu:6.2f}s rss {row.rss_mb:6.1f}MB "
+        f"dead {row.reported_dead}/{row.truth_dead} exit {row.returncode} {'; '.join(row.notes)}",
+        flush=True,
+    )
+
+
+def measure_help(runs: int = HELP_RUNS) -> float | None:
+    """Median wall time of `crawler --help`, or None when the CLI does not run."""
+    if not CRAWLER.exists():
+        return None
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run([str(CRAWLER), "--help"], capture_output=True, timeout=30)
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            return None
+    return statistics.median(times)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The bench's options; `--quick` is a one-round smoke version on a tenth of the workload."""
+    tool_names = [t.name for t in all_tools()]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--runs", type=int, default=3, help="runs per tool and workload (median)")
+    parser.add_argument("--workload", action="append", choices=WORKLOADS, help="repeatable; default all")
+    parser.add_argument("--tools", default=",".join(tool_names), help="comma-separated subset")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY, help="seconds per response")
+    parser.add_argument("--scale", type=float, default=1.0, help="workload size factor")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_RUN_TIMEOUT, help="seconds per run")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help="seconds for the whole bench")
+    parser.add_argument("--quick", action="store_true", help="1 run, scale 0.1, no throttled LinkChecker")
+    parser.add_argument("--output", type=Path, help="default bench/RESULTS.md (quick: bench/out/)")
+    args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = ROOT / "bench" / ("out/RESULTS-quick.md" if args.quick else "RESULTS.md")
+    if args.quick:
+        args.runs, args.scale = 1, 0.1
+        if args.tools == parser.get_default("tools"):
+            args.tools = ",".join(QUICK_TOOLS)
+    args.tools = {t.strip() for t in args.tools.split(",") if t.strip()}
+    unknown = args.tools - set(tool_names)
+    if unknown:
+        parser.error(f"unknown tools: {', '.join(sorted(unknown))} (known: {', '.join(tool_names)})")
+    args.workload = args.workload or list(WORKLOADS)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the bench and write the results."""
+    args = parse_args(argv)
+    bench = Bench(args)
+    command = " ".join([".venv/bin/python -m bench", *(sys.argv[1:] if argv is None else argv)])
+    print(f"bench: {command}  (raw output in {bench.out})", flush=True)
+    load_start = load_average()
+    help_time = measure_help()
+    for workload in args.workload:
+        print(f"workload {workload}", flush=True)
+        bench.run_workload(workload)
+    raw = {"command": command, "rows": [asdict(r) for r in bench.rows], "skipped": bench.skipped}
+    (bench.out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+    text = report.render(
+        bench.rows, bench.skipped, command=command, args=args, help_time=help_time,
+        load=(load_start, load_average()), over_budget=bench.over_budget(),
+    )  # fmt: skip
+    args.output.write_text(text)
+    print(f"wrote {args.output}", flush=True)

@@ -1,0 +1,281 @@
+"""The command line: parse, load settings once, call the library, render, exit with a code.
+
+Exit codes (as lychee): 0 nothing dead, 1 runtime error, 2 dead links found, 3 bad config or arguments.
+Heavy modules are imported inside the commands so `crawler --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from crawler.config import Settings
+    from crawler.model import Snapshot
+    from crawler.store import Store
+
+EXIT_OK, EXIT_ERROR, EXIT_DEAD, EXIT_CONFIG = 0, 1, 2, 3
+OUTPUT_FORMATS = ("tree", "json", "markdown")
+KINDS = ("text", "html", "markdown")
+
+
+class Context:
+    """What every command shares: the config path given and the settings, loaded once."""
+
+    def __init__(self, config: Path | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    def settings(self, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
+        """Load settings once (file, environment, then these flag overrides)."""
+        from crawler.config import load_settings
+
+        if self._settings is None or overrides:
+            self._settings = load_settings(self.config, overrides=overrides)
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Settings file (TOML). Default: $CRAWLER_CONFIG, else config/crawler.toml if present.",
+)
+@click.version_option(package_name="crawler")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None) -> None:
+    """Check the links an article cites, follow its related stories, and keep every snapshot."""
+    ctx.obj = Context(config)
+
+
+def _flag_overrides(**flags: Any) -> dict[str, dict[str, Any]]:
+    """Map command-line flags onto settings sections, leaving unset flags out."""
+    where = {
+        "depth": "crawl",
+        "max_pages": "crawl",
+        "concurrency": "fetch",
+        "allow_private_networks": "fetch",
+        "verify_tls": "fetch",
+        "transport": "fetch",
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in flags.items():
+        if value is not None:
+            out.setdefault(where[key], {})[key] = value
+    return out
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    """Open the configured store for the length of a command."""
+    from crawler.store import Store
+
+    store = Store.open(settings.store.url())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from crawler.errors import CrawlerError
+
+        raise CrawlerError(f"{output}: cannot write output: {exc.strerror}") from exc
+
+
+def _render(snapshot: Snapshot, fmt: str, output: Path | None) -> None:
+    from crawler.report import render
+
+    color = output is None and fmt == "tree" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    _write(render(snapshot, fmt, color=color), output)
+
+
+def _exit_code(snapshot: Snapshot) -> int:
+    return EXIT_DEAD if snapshot.summary()["dead"] > 0 else EXIT_OK
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr, only when stderr is a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("crawling", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--depth", type=click.IntRange(0, 10), help="Related-story levels to follow (default 1).")
+@click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tree", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
+@click.option("--kind", type=click.Choice(KINDS), help="Force how the article is read.")
+@click.option("--max-pages", type=click.IntRange(1), help="Stop fetching after this many pages.")
+@click.option("--concurrency", type=click.IntRange(1), help="Requests in flight at once.")
+@click.option("--allow-private", is_flag=True, default=None, help="Fetch loopback/private addresses.")
+@click.option("--insecure", is_flag=True, default=False, help="Do not verify TLS certificates.")
+@click.option("--no-store", is_flag=True, help="Do not keep the snapshot in the store.")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@pass_context
+def crawl(
+    ctx: Context,
+    source: str,
+    depth: int | None,
+    fmt: str,
+    output: Path | None,
+    kind: str | None,
+    max_pages: int | None,
+    concurrency: int | None,
+    allow_private: bool | None,
+    insecure: bool,
+    no_store: bool,
+    no_progress: bool,
+) -> None:
+    """Crawl SOURCE (a file, `-` for stdin, or an http(s) URL) and print its snapshot tree."""
+    import asyncio
+
+    from crawler.crawl import run_crawl
+    from crawler.model import SourceKind
+
+    settings = ctx.settings(
+        _flag_overrides(
+            depth=depth,
+            max_pages=max_pages,
+            concurrency=concurrency,
+            allow_private_networks=allow_private,
+            verify_tls=False if insecure else None,
+        )
+    )
+    source_kind = SourceKind(kind) if kind else None
+    stdin = sys.stdin.buffer if source == "-" else None
+    with _progress(not no_progress) as progress:
+        if no_store:
+            snapshot = asyncio.run(
+                run_crawl(source, settings, kind=source_kind, stdin=stdin, progress=progress)
+            )
+        else:
+            with open_store(settings) as store:
+                snapshot = asyncio.run(
+                    run_crawl(
+                        source, settings, kind=source_kind, stdin=stdin, store=store, progress=progress
+                    )
+                )
+    _render(snapshot, fmt, output)
+    sys.exit(_exit_code(snapshot))
+
+
+@cli.command()
+@click.argument("source")
+@click.option("--kind", type=click.Choice(KINDS), help="Force how the article is read.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print line and anchor text.")
+@pass_context
+def links(ctx: Context, source: str, kind: str | None, verbose: bool) -> None:
+    """Print the references found in SOURCE, one per line (nothing is checked)."""
+    import asyncio
+
+    from crawler.crawl import read_article
+    from crawler.fetch import Fetcher
+    from crawler.model import SourceKind
+    from crawler.sources import is_url_source, read_source
+
+    settings = ctx.settings()
+    source_kind = SourceKind(kind) if kind else None
+    if is_url_source(source):
+
+        async def fetch_article() -> Any:
+            async with Fetcher(settings.fetch) as fetcher:
+                return (await read_article(source, fetcher, kind=source_kind))[0]
+
+        article = asyncio.run(fetch_article())
+    else:
+        article = read_source(source, source_kind, stdin=sys.stdin.buffer if source == "-" else None)
+    for link in article.links:
+        if verbose:
+            extra = f"\tline {link.line}" if link.line is not None else ""
+            extra += f"\t{link.text}" if link.text else ""
+            click.echo(f"{link.url}{extra}")
+        else:
+            click.echo(link.url)
+
+
+@cli.command()
+@click.argument("snapshot_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tree", show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
+@pass_context
+def show(ctx: Context, snapshot_id: int, fmt: str, output: Path | None) -> None:
+    """Print a stored snapshot again."""
+    with open_store(ctx.settings()) as store:
+        snapshot = store.load_snapshot(snapshot_id)
+    _render(snapshot, fmt, output)
+
+
+@cli.command()
+@click.argument("source", required=False)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@pass_context
+def snapshots(ctx: Context, source: str | None, limit: int) -> None:
+    """List stored snapshots, newest first."""
+    with open_store(ctx.settings()) as store:
+        rows = store.list_snapshots(source, limit=limit)
+    for row in rows:
+        summary = row.summary or {}
+        click.echo(
+            f"{row.snapshot_id}\t{row.started_at:%Y-%m-%d %H:%M:%S}\t{row.outcome}\t"
+            f"{summary.get('nodes', 0)} nodes\t{summary.get('dead', 0)} dead\t{row.source}"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every expected failure into a message and an exit code."""
+    from crawler.errors import CrawlerError
+
+    try:
+        cli.main(args=argv, prog_name="crawler", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_CONFIG)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("crawler: interrupted", err=True)
+        sys.exit(130)
+    except CrawlerError as exc:
+        click.echo(f"crawler: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_OK)
