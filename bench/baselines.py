@@ -44,13 +44,13 @@ async def check_httpx(urls: list[str], concurrency: int, transport: str) -> dict
     import httpx
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    kwargs: dict[str, object] = {}
+    under: httpx.AsyncBaseTransport | None = None
     if transport == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
-        kwargs["transport"] = AiohttpTransport(limits=limits, trust_env=False)
+        under = AiohttpTransport(limits=limits, trust_env=False)
     async with httpx.AsyncClient(
-        follow_redirects=True, timeout=TIMEOUT, limits=limits, trust_env=False, **kwargs
+        follow_redirects=True, timeout=TIMEOUT, limits=limits, trust_env=False, transport=under
     ) as client:
 
         async def get(url: str) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -44,7 +45,7 @@ MAX_LIFETIME = 15 * 60.0
 LAST_MODIFIED = "Mon, 06 Jan 2025 10:00:00 GMT"
 # aiohttp adds `Server:` and `Date:` to every answer; counted as a constant (bytes).
 IMPLICIT_HEADER_BYTES = 80
-_WORDS = "the minister said talks on the bases would resume after the election court ruled".split()
+_WORDS = ("the", "minister", "said", "talks", "on", "bases", "would", "resume", "after", "court")
 _FILLER = " ".join(random.Random(1).choice(_WORDS) for _ in range(8000))
 
 
@@ -119,10 +120,12 @@ class FakeSite:
         stats.statuses[response.status] += 1
         stats.methods[request.method] += 1
         stats.paths.add(request.path)
-        body = 0 if request.method == "HEAD" or response.body is None else len(response.body)
+        body = 0 if request.method == "HEAD" else response.content_length or 0
         head = sum(len(k) + len(v) + 4 for k, v in response.headers.items())
         stats.bytes_out += 17 + head + IMPLICIT_HEADER_BYTES + body
-        stats.bytes_in += len(request.raw_path) + 16 + sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
+        stats.bytes_in += (
+            len(request.raw_path) + 16 + sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
+        )
         entry = self.workload.entries.get(request.path)
         if entry is not None and entry.depth > DEEP_DEPTH:
             stats.beyond_depth += 1
@@ -156,7 +159,10 @@ class FakeSite:
             return _html(_error_page(404, "Not Found"), 404)
         kind = entry.kind
         if kind is Kind.DEAD:
-            return _html(_error_page(entry.status, "Not Found" if entry.status == 404 else "Gone"), entry.status)
+            return _html(
+                _error_page(entry.status, "Not Found" if entry.status == 404 else "Gone"),
+                entry.status,
+            )
         if kind is Kind.BLOCKED:
             return _html(_error_page(403, "Forbidden"), 403)
         if kind is Kind.REDIRECT and entry.target is not None:
@@ -192,7 +198,8 @@ class FakeSite:
         related = ""
         if entry.related:
             items = "".join(
-                f'<li><a href="{self.workload.url(p, self.port)}">{self.workload.entries[p].title}</a></li>'
+                f'<li><a href="{self.workload.url(p, self.port)}">'
+                f"{self.workload.entries[p].title}</a></li>"
                 for p in entry.related
             )
             related = f'<aside class="related"><h2>Related</h2><ul>{items}</ul></aside>'
@@ -200,8 +207,9 @@ class FakeSite:
             f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f'<link rel="canonical" href="{url}">'
             '<meta property="article:published_time" content="2025-01-06T10:00:00Z"></head>'
-            f"<body><header><nav><a href=\"/\">Home</a></nav></header><article><h1>{h1}</h1>"
-            f"<p>{_FILLER[:size]}</p></article>{related}<footer>(c) Fake News</footer></body></html>"
+            f'<body><header><nav><a href="/">Home</a></nav></header><article><h1>{h1}</h1>'
+            f"<p>{_FILLER[:size]}</p></article>{related}"
+            "<footer>(c) Fake News</footer></body></html>"
         )
 
 
@@ -226,7 +234,7 @@ def _one_shot_failure(kind: Kind) -> web.Response:
 
 
 async def _bind(handler: web.Server, hosts: int, tries: int = 30) -> tuple[web.ServerRunner, int]:
-    """Bind every 127.0.0.x address on one free port, trying random ports a bounded number of times."""
+    """Bind every 127.0.0.x address on one free port, trying a bounded number of random ports."""
     rng = random.Random()
     for _ in range(tries):
         port = rng.randint(20_000, 60_000)
@@ -248,13 +256,13 @@ async def _watch(site: FakeSite, parent: int, lifetime: float) -> None:
     while time.monotonic() < deadline and not site.quit.is_set():
         if os.getppid() != parent:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(site.quit.wait(), timeout=1.0)
-        except TimeoutError:
-            pass
 
 
-async def serve(workload_name: str, hosts: int, latency: float, lifetime: float, scale: float) -> None:
+async def serve(
+    workload_name: str, hosts: int, latency: float, lifetime: float, scale: float
+) -> None:
     """Serve a workload until told to stop, printing `READY <port>` once bound."""
     workload = build_workload(workload_name, hosts=hosts, scale=scale)
     site = FakeSite(workload, 0, latency)
@@ -320,10 +328,8 @@ class FakeWeb:
     ) -> None:
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             self.get("/__quit")
-        except OSError:
-            pass
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -29,12 +29,20 @@ class ProcStats:
 
 
 def run_process(
-    argv: list[str], *, cwd: Path, stdout: Path, stderr: Path, timeout: float, env: dict[str, str] | None = None
+    argv: list[str],
+    *,
+    cwd: Path,
+    stdout: Path,
+    stderr: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
 ) -> ProcStats:
     """Run a client to completion (killed after `timeout` seconds) and measure it."""
     with stdout.open("wb") as out, stderr.open("wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
+        )
         deadline = start + timeout
         timed_out = False
         while True:
@@ -77,7 +85,9 @@ class Accuracy:
         return self.true_positives / self.truth if self.truth else None
 
 
-def score(dead: set[str], truth: set[str], soft404: set[str] | None, soft_truth: set[str]) -> Accuracy:
+def score(
+    dead: set[str], truth: set[str], soft404: set[str] | None, soft_truth: set[str]
+) -> Accuracy:
     """Compare the URLs a tool called dead (and soft 404) with the ground truth."""
     caught = None if soft404 is None else len(soft404 & soft_truth)
     return Accuracy(len(dead), len(dead & truth), len(truth), caught, len(soft_truth))

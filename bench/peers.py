@@ -25,7 +25,9 @@ INSTALL_TIMEOUT = 300.0
 def _run_install(argv: list[str], cwd: Path) -> str | None:
     """Run one install step; None when it worked, else a one-line reason."""
     try:
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+        done = subprocess.run(
+            argv, cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{argv[0]}: {exc}"
     if done.returncode != 0:
@@ -62,7 +64,9 @@ def peer_version(name: str) -> str:
         package = LINKINATOR.parents[2] / "package.json"
         return str(json.loads(package.read_text())["version"]) if package.exists() else "?"
     try:
-        done = subprocess.run([str(LINKCHECKER), "--version"], capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [str(LINKCHECKER), "--version"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     first = done.stdout.split("\n", 1)[0].split()
@@ -71,7 +75,15 @@ def peer_version(name: str) -> str:
 
 def linkinator_argv(article_url: str, concurrency: int) -> list[str]:
     """linkinator with its defaults (no retries), at the bench's concurrency."""
-    return ["node", str(LINKINATOR), article_url, "--format", "json", "--concurrency", str(concurrency)]
+    return [
+        "node",
+        str(LINKINATOR),
+        article_url,
+        "--format",
+        "json",
+        "--concurrency",
+        str(concurrency),
+    ]
 
 
 def parse_linkinator(stdout: str) -> set[str]:
@@ -84,7 +96,7 @@ def write_linkchecker_config(path: Path, throttle: bool) -> Path:
     """A linkcheckerrc: default throttle (10 requests/s per host), or effectively none."""
     lines = ["[checking]"]
     if not throttle:
-        # Above 10/s LinkChecker also needs the site's `LinkChecker` header, which the fake web sends.
+        # Above 10/s LinkChecker also needs the site's `LinkChecker` header (the fake web sends it).
         lines.append("maxrequestspersecond=1000")
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -30,6 +30,7 @@ QUICK_TOOLS = ("crawler", "aiohttp", "httpx-aiohttp", "httpx", "linkinator", "li
 DEFAULT_BUDGET = 40 * 60.0
 DEFAULT_RUN_TIMEOUT = 300.0
 HELP_RUNS = 10
+NOTES_MARKER = "<!-- notes: kept from here on when the bench rewrites this file -->"
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class Row:
     cpu: float
     rss_mb: float
     returncode: int
+    failed: bool  # exit code not one of the tool's normal ones, or timed out
     timed_out: bool
     server: dict[str, Any]
     load: float
@@ -60,13 +62,19 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
-def measure_run(tool: Tool, ctx: RunContext, run: int, timeout: float, phase: str = "measured") -> Row:
+def measure_run(
+    tool: Tool, ctx: RunContext, run: int, timeout: float, phase: str = "measured"
+) -> Row:
     """Run one tool once and score what it reported."""
     fakeweb = ctx.fakeweb
     argv = tool.argv(ctx)
     load = load_average()
     stats = run_process(
-        argv, cwd=ROOT, stdout=ctx.run_dir / "stdout", stderr=ctx.run_dir / "stderr", timeout=timeout
+        argv,
+        cwd=ROOT,
+        stdout=ctx.run_dir / "stdout",
+        stderr=ctx.run_dir / "stderr",
+        timeout=timeout,
     )
     server = fakeweb.stats()
     findings = tool.parse(ctx, (ctx.run_dir / "stdout").read_text(errors="replace"))
@@ -75,14 +83,20 @@ def measure_run(tool: Tool, ctx: RunContext, run: int, timeout: float, phase: st
     soft = {fakeweb.url(p) for p in workload.truth(Kind.SOFT404)}
     accuracy = score(findings.dead, truth, findings.soft404, soft)
     notes = list(findings.notes)
-    if stats.returncode not in (0, 2) or stats.timed_out:
+    notes.append(", ".join(f"{m} {n}" for m, n in sorted(server["methods"].items())))
+    failed = stats.returncode not in tool.ok_codes or stats.timed_out
+    if failed:
         tail = (ctx.run_dir / "stderr").read_text(errors="replace").strip().splitlines()[-1:]
         notes.append(f"exit {stats.returncode}{' (timed out)' if stats.timed_out else ''}: {tail}")
     return Row(
-        tool.name, ctx.workload, run, stats.wall, stats.cpu, stats.rss_mb, stats.returncode,
-        stats.timed_out, server, load, accuracy.reported, accuracy.true_positives, accuracy.truth,
-        accuracy.soft404_caught, accuracy.soft404_truth, accuracy.precision, accuracy.recall,
-        findings.stored_bytes, findings.bodies, findings.body_bytes, phase, notes,
+        tool=tool.name, workload=ctx.workload, run=run, wall=stats.wall, cpu=stats.cpu,
+        rss_mb=stats.rss_mb, returncode=stats.returncode, failed=failed,
+        timed_out=stats.timed_out, server=server, load=load, reported_dead=accuracy.reported,
+        true_dead=accuracy.true_positives, truth_dead=accuracy.truth,
+        soft404_caught=accuracy.soft404_caught, soft404_truth=accuracy.soft404_truth,
+        precision=accuracy.precision, recall=accuracy.recall,
+        stored_bytes=findings.stored_bytes, bodies=findings.bodies,
+        body_bytes=findings.body_bytes, phase=phase, notes=notes,
     )  # fmt: skip
 
 
@@ -108,7 +122,7 @@ class Bench:
 
     def over_budget(self) -> bool:
         """True once the session's time budget is spent: no new run starts."""
-        return time.monotonic() - self.started > self.args.budget
+        return time.monotonic() - self.started > float(self.args.budget)
 
     def tools_for(self, workload: str) -> list[Tool]:
         """The available tools that take part in a workload, installing peers on first use."""
@@ -130,13 +144,19 @@ class Bench:
         if not tools:
             return
         server = "deep" if workload == "deep" else "flat"
-        with FakeWeb(server, latency=self.args.latency, scale=self.args.scale, lifetime=self.args.budget + 600) as web:
+        with FakeWeb(
+            server,
+            latency=self.args.latency,
+            scale=self.args.scale,
+            lifetime=self.args.budget + 600,
+        ) as web:
             for run in range(1, self.args.runs + 1):
                 for tool in tools:
                     if self.over_budget():
                         return
-                    self.rows += self.run_one(tool, web, workload, run)
-                    _progress(self.rows[-1])
+                    for row in self.run_one(tool, web, workload, run):
+                        self.rows.append(row)
+                        _progress(row)
 
     def run_one(self, tool: Tool, web: FakeWeb, workload: str, run: int) -> list[Row]:
         """One run of one tool: a fresh folder, a fresh store, zeroed server counters."""
@@ -182,19 +202,38 @@ def measure_help(runs: int = HELP_RUNS) -> float | None:
     return statistics.median(times)
 
 
+def kept_notes(path: Path) -> str:
+    """Hand-written notes at the end of the previous results file, kept across rewrites."""
+    if not path.exists():
+        return ""
+    old = path.read_text()
+    at = old.find(NOTES_MARKER)
+    return "\n" + old[at:] if at >= 0 else ""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The bench's options; `--quick` is a one-round smoke version on a tenth of the workload."""
     tool_names = [t.name for t in all_tools()]
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--runs", type=int, default=3, help="runs per tool and workload (median)")
-    parser.add_argument("--workload", action="append", choices=WORKLOADS, help="repeatable; default all")
+    parser.add_argument(
+        "--workload", action="append", choices=WORKLOADS, help="repeatable; default all"
+    )
     parser.add_argument("--tools", default=",".join(tool_names), help="comma-separated subset")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--latency", type=float, default=DEFAULT_LATENCY, help="seconds per response")
+    parser.add_argument(
+        "--latency", type=float, default=DEFAULT_LATENCY, help="seconds per response"
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="workload size factor")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_RUN_TIMEOUT, help="seconds per run")
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help="seconds for the whole bench")
-    parser.add_argument("--quick", action="store_true", help="1 run, scale 0.1, no throttled LinkChecker")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_RUN_TIMEOUT, help="seconds per run"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=DEFAULT_BUDGET, help="seconds for the whole bench"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="1 run, scale 0.1, no throttled LinkChecker"
+    )
     parser.add_argument("--output", type=Path, help="default bench/RESULTS.md (quick: bench/out/)")
     args = parser.parse_args(argv)
     if args.output is None:
@@ -206,7 +245,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.tools = {t.strip() for t in args.tools.split(",") if t.strip()}
     unknown = args.tools - set(tool_names)
     if unknown:
-        parser.error(f"unknown tools: {', '.join(sorted(unknown))} (known: {', '.join(tool_names)})")
+        parser.error(
+            f"unknown tools: {', '.join(sorted(unknown))} (known: {', '.join(tool_names)})"
+        )
     args.workload = args.workload or list(WORKLOADS)
     return args
 
@@ -228,5 +269,5 @@ def main(argv: list[str] | None = None) -> None:
         bench.rows, bench.skipped, command=command, args=args, help_time=help_time,
         load=(load_start, load_average()), over_budget=bench.over_budget(),
     )  # fmt: skip
-    args.output.write_text(text)
+    args.output.write_text(text + kept_notes(args.output))
     print(f"wrote {args.output}", flush=True)

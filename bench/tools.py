@@ -60,6 +60,7 @@ class Tool:
     argv: Callable[[RunContext], list[str]]
     parse: Callable[[RunContext, str], Findings]
     workloads: tuple[str, ...] = ("flat",)
+    ok_codes: tuple[int, ...] = (0,)  # exit codes of a run that worked (dead links found or not)
 
 
 # -- the crawler ----------------------------------------------------------------------------------
@@ -110,7 +111,9 @@ def body_counts(data_dir: Path) -> tuple[int | None, int | None]:
         return None, None
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            count, size = conn.execute("SELECT count(*), coalesce(sum(length(data)), 0) FROM bodies").fetchone()
+            count, size = conn.execute(
+                "SELECT count(*), coalesce(sum(length(data)), 0) FROM bodies"
+            ).fetchone()
     except sqlite3.Error:
         return None, None
     return int(count), int(size)
@@ -143,7 +146,9 @@ def baseline_argv(client: str) -> Callable[[RunContext], list[str]]:
 
     def argv(ctx: RunContext) -> list[str]:
         urls = ctx.run_dir / "urls.txt"
-        urls.write_text("\n".join(ctx.fakeweb.url(p) for p in ctx.fakeweb.workload.references) + "\n")
+        urls.write_text(
+            "\n".join(ctx.fakeweb.url(p) for p in ctx.fakeweb.workload.references) + "\n"
+        )
         return [
             sys.executable, "-m", "bench.baselines", "--client", client, "--urls", str(urls),
             "--concurrency", str(ctx.concurrency), "-o", str(ctx.run_dir / "out.json"),
@@ -187,7 +192,7 @@ def _parse_peer(parse: Callable[[str], set[str]]) -> Callable[[RunContext, str],
 def all_tools() -> list[Tool]:
     """Every client the bench knows, in table order."""
     return [
-        Tool("crawler", crawler_argv, parse_crawler, ("flat", "deep", "recheck")),
+        Tool("crawler", crawler_argv, parse_crawler, ("flat", "deep", "recheck"), (0, 2)),
         Tool("aiohttp", baseline_argv("aiohttp"), parse_baseline),
         Tool("httpx-aiohttp", baseline_argv("httpx-aiohttp"), parse_baseline),
         Tool("httpx", baseline_argv("httpx"), parse_baseline),
@@ -195,9 +200,17 @@ def all_tools() -> list[Tool]:
             "linkinator",
             lambda ctx: peers.linkinator_argv(ctx.article_url, ctx.concurrency),
             _parse_peer(peers.parse_linkinator),
+            ok_codes=(0, 1),
         ),
-        Tool("linkchecker", _linkchecker(throttle=False), _parse_peer(peers.parse_linkchecker)),
-        Tool("linkchecker-default", _linkchecker(throttle=True), _parse_peer(peers.parse_linkchecker)),
+        Tool(
+            "linkchecker",
+            _linkchecker(throttle=False),
+            _parse_peer(peers.parse_linkchecker),
+            ok_codes=(0, 1),
+        ),
+        Tool(
+            "linkchecker-default", _linkchecker(throttle=True), _parse_peer(peers.parse_linkchecker)
+        ),
     ]
 
 

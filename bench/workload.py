@@ -1,4 +1,4 @@
-"""Deterministic fake-web workloads with ground truth: which URL does what, and what it should be called.
+"""Deterministic fake-web workloads with ground truth: what each URL does and should be called.
 
 The server process and the bench both call `build_workload()` with the same arguments and get
 the same table, so nothing but a few numbers crosses the process boundary.
@@ -68,7 +68,9 @@ class Workload:
     name: str
     entries: dict[str, Entry] = field(default_factory=dict)
     references: list[str] = field(default_factory=list)  # paths, in article order
-    expected: dict[str, int] = field(default_factory=dict)  # path -> depth, URLs a crawl should check
+    expected: dict[str, int] = field(
+        default_factory=dict
+    )  # path -> depth, URLs a crawl should check
 
     def url(self, path: str, port: int) -> str:
         """The absolute URL of a path on its host."""
@@ -95,7 +97,17 @@ def _random_kinds(rng: random.Random, count: int) -> list[Kind]:
 
 
 def _slug(rng: random.Random) -> str:
-    words = ("ministry", "talks", "bases", "election", "market", "storm", "court", "budget", "trade")
+    words = (
+        "ministry",
+        "talks",
+        "bases",
+        "election",
+        "market",
+        "storm",
+        "court",
+        "budget",
+        "trade",
+    )
     return "-".join(rng.choice(words) for _ in range(3))
 
 
@@ -135,11 +147,20 @@ class _Builder:
         while entry.target is not None:
             entry = entries[entry.target]
         entries[entry.path] = Entry(
-            entry.path, entry.kind, entry.host, entry.status, None, entry.title, entry.depth, related
+            entry.path,
+            entry.kind,
+            entry.host,
+            entry.status,
+            None,
+            entry.title,
+            entry.depth,
+            related,
         )
 
 
-def build_workload(name: str, seed: int = 7, hosts: int = DEFAULT_HOSTS, scale: float = 1.0) -> Workload:
+def build_workload(
+    name: str, seed: int = 7, hosts: int = DEFAULT_HOSTS, scale: float = 1.0
+) -> Workload:
     """The `flat` (2,000 references) or `deep` (related stories to depth 2) workload."""
     rng = random.Random(f"{name}:{seed}")
     workload = Workload(name)

@@ -75,9 +75,11 @@ _BLOCKED_STATUSES: dict[int, str] = {
 
 # Titles and headings of "not found" pages, in the languages news sites use most.
 _NOT_FOUND_RE = re.compile(
-    r"page (was )?not found|\bnot found\s*$|^\W*not found\b|\b404\b.{0,30}\b(error|not found|page)"
-    r"|\berror\s*404\b|^\W*404\W*($|[-|:–—])|page (does not|doesn't|no longer) exists?"
-    r"|(can't|cannot|could not|couldn't) (find|be found)|page (is )?(unavailable|missing)"
+    r"page (was )?not found|^\W*not found\b|\b404\b.{0,30}\b(error|not found|page)"
+    r"|\berror\s*404\b|^\W*404\W*($|[-|:–—])|(this|the) page (does not|doesn't|no longer) exists?"
+    r"|(can't|cannot|could not|couldn't|unable to) find (that|this|the|your) page"
+    r"|page (cannot|can't|could not|couldn't) be found"
+    r"|page you('re| are| were)? (requested|looking for)"
     r"|page introuvable|page non trouvée|erreur 404|cette page n'existe"
     r"|seite nicht gefunden|seite wurde nicht gefunden|fehler 404|seite existiert nicht"
     r"|página no encontrada|pagina no encontrada|no se encontró la página"

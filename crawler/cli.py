@@ -1,6 +1,7 @@
 """The command line: parse, load settings once, call the library, render, exit with a code.
 
-Exit codes (as lychee): 0 nothing dead, 1 runtime error, 2 dead links found, 3 bad config or arguments.
+Exit codes (as lychee): 0 nothing dead, 1 runtime error, 2 dead links found,
+3 bad config or arguments.
 Heavy modules are imported inside the commands so `crawler --help` starts fast.
 """
 
@@ -102,7 +103,9 @@ def _write(text: str, output: Path | None) -> None:
 def _render(snapshot: Snapshot, fmt: str, output: Path | None) -> None:
     from crawler.report import render
 
-    color = output is None and fmt == "tree" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    color = (
+        output is None and fmt == "tree" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
     _write(render(snapshot, fmt, color=color), output)
 
 
@@ -138,13 +141,19 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 @cli.command()
 @click.argument("source")
-@click.option("--depth", type=click.IntRange(0, 10), help="Related-story levels to follow (default 1).")
-@click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tree", show_default=True)
+@click.option(
+    "--depth", type=click.IntRange(0, 10), help="Related-story levels to follow (default 1)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tree", show_default=True
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
 @click.option("--kind", type=click.Choice(KINDS), help="Force how the article is read.")
 @click.option("--max-pages", type=click.IntRange(1), help="Stop fetching after this many pages.")
 @click.option("--concurrency", type=click.IntRange(1), help="Requests in flight at once.")
-@click.option("--allow-private", is_flag=True, default=None, help="Fetch loopback/private addresses.")
+@click.option(
+    "--allow-private", is_flag=True, default=None, help="Fetch loopback/private addresses."
+)
 @click.option("--insecure", is_flag=True, default=False, help="Do not verify TLS certificates.")
 @click.option("--no-store", is_flag=True, help="Do not keep the snapshot in the store.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
@@ -189,7 +198,12 @@ def crawl(
             with open_store(settings) as store:
                 snapshot = asyncio.run(
                     run_crawl(
-                        source, settings, kind=source_kind, stdin=stdin, store=store, progress=progress
+                        source,
+                        settings,
+                        kind=source_kind,
+                        stdin=stdin,
+                        store=store,
+                        progress=progress,
                     )
                 )
     _render(snapshot, fmt, output)
@@ -220,7 +234,9 @@ def links(ctx: Context, source: str, kind: str | None, verbose: bool) -> None:
 
         article = asyncio.run(fetch_article())
     else:
-        article = read_source(source, source_kind, stdin=sys.stdin.buffer if source == "-" else None)
+        article = read_source(
+            source, source_kind, stdin=sys.stdin.buffer if source == "-" else None
+        )
     for link in article.links:
         if verbose:
             extra = f"\tline {link.line}" if link.line is not None else ""
@@ -232,7 +248,9 @@ def links(ctx: Context, source: str, kind: str | None, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("snapshot_id", type=int)
-@click.option("--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tree", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tree", show_default=True
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here.")
 @pass_context
 def show(ctx: Context, snapshot_id: int, fmt: str, output: Path | None) -> None:

@@ -1,4 +1,4 @@
-"""Settings: every default is a named constant here, loaded once from TOML, then environment, then flags.
+"""Settings: every default is a named constant here; loaded once from TOML, env, then flags.
 
 The CLI calls `load_settings()` once and passes the resulting `Settings` down; library code
 takes typed settings objects, never a path or a global.
@@ -17,9 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crawler.errors import ConfigError
-
 from crawler import __version__
+from crawler.errors import ConfigError
 
 # -- defaults: one documented home, shared by the CLI, the daemon and the docs ------------------
 DEFAULT_CONFIG_PATH = Path("config/crawler.toml")
@@ -196,7 +195,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def config_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
-    """Which config file to read: the flag, then CRAWLER_CONFIG, then config/crawler.toml if present."""
+    """Which config file to read: the flag, CRAWLER_CONFIG, else config/crawler.toml if present."""
     if explicit is not None:
         return explicit
     if environ.get("CRAWLER_CONFIG"):

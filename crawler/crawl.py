@@ -13,10 +13,11 @@ import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
 from crawler.classify import classify_result, is_network_down
 from crawler.config import Settings
+from crawler.errors import SourceError
 from crawler.model import (
     DuplicateKind,
     FetchResult,
@@ -31,13 +32,12 @@ from crawler.model import (
     Verdict,
 )
 from crawler.related import parse_page
-from crawler.errors import SourceError
 from crawler.sources import Article, is_url_source, parse_article, read_source
 from crawler.urls import normalize_url, redact_url
 
 if TYPE_CHECKING:
     from crawler.fetch import Fetcher
-    from crawler.store import Store
+    from crawler.store import PreviousFetch, Store
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FLUSH_NODES = 200  # nodes written per store transaction
@@ -45,10 +45,7 @@ FLUSH_BODY_BYTES = 8 * 1024 * 1024  # ... or sooner, when this many body bytes w
 NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
 
 
-class Progress(Protocol):
-    """Told how far the crawl is: nodes finished out of nodes known."""
-
-    def __call__(self, done: int, total: int) -> None: ...
+Progress = Callable[[int, int], None]  # told nodes finished and nodes known so far
 
 
 def utcnow() -> datetime:
@@ -178,18 +175,30 @@ class Crawl:
         group.create_task(self._visit_safely(group, node))
 
     async def _visit_safely(self, group: asyncio.TaskGroup, node: Node) -> None:
-        """Visit a node; a bug while handling one page becomes that node's error, not the crawl's end."""
+        """Visit a node; a bug while handling one page becomes that node's error, not a crash."""
         try:
             await self._visit(group, node)
         except Exception as exc:  # the crawl goes on; the node says what went wrong
-            node.verdict, node.reason = Verdict.ERROR, f"internal error: {type(exc).__name__}: {exc}"
+            node.verdict, node.reason = (
+                Verdict.ERROR,
+                f"internal error: {type(exc).__name__}: {exc}",
+            )
             self._finish(node)
 
     async def _copy_when_done(self, node: Node, first: Node) -> None:
         """A duplicate is not fetched again: it takes the first node's answer once that is known."""
         await self.finished[first.key].wait()
-        for name in ("verdict", "reason", "status_code", "final_url", "title", "canonical_url",
-                     "published", "content_sha256", "content_type"):
+        for name in (
+            "verdict",
+            "reason",
+            "status_code",
+            "final_url",
+            "title",
+            "canonical_url",
+            "published",
+            "content_sha256",
+            "content_type",
+        ):
             setattr(node, name, getattr(first, name))
         node.redirects = list(first.redirects)
         if Flag.DEAD in first.flags:
@@ -202,7 +211,7 @@ class Crawl:
         node.duplicate_kind = kind.value
 
     def _follow_level(self, node: Node) -> int:
-        """How many related-story levels lie below this node (0: do not parse it for related links)."""
+        """How many related-story levels lie below this node (0: do not parse it for links)."""
         level = node.depth - 1  # references are level 0 of the related-story chain
         return self.settings.crawl.depth - level
 
@@ -213,12 +222,13 @@ class Crawl:
             node.verdict, node.reason = Verdict.SKIPPED, "page limit reached for this crawl"
             self._finish(node)
             return
-        if node.relation is Relation.RELATED and self.settings.crawl.respect_robots:
-            if not await self.fetcher.allowed_by_robots(node.url):
-                node.verdict, node.reason = Verdict.SKIPPED, "disallowed by robots.txt"
-                self._finish(node)
-                return
-        self.pages_fetched += 1
+        self.pages_fetched += 1  # reserved before any await, so concurrent visits respect the cap
+        robots = node.relation is Relation.RELATED and self.settings.crawl.respect_robots
+        if robots and not await self.fetcher.allowed_by_robots(node.url):
+            self.pages_fetched -= 1
+            node.verdict, node.reason = Verdict.SKIPPED, "disallowed by robots.txt"
+            self._finish(node)
+            return
         follow = self._follow_level(node) > 0
         want_body = follow or looks_like_page(node.url)
         previous = await self._previous(node)
@@ -244,7 +254,7 @@ class Crawl:
                 self._schedule(group, child)
         self._finish(node)
 
-    async def _previous(self, node: Node) -> _PreviousLike | None:
+    async def _previous(self, node: Node) -> PreviousFetch | None:
         if self.store is None:
             return None
         return await asyncio.to_thread(self.store.previous_fetch, node.normalized_url)
@@ -266,7 +276,9 @@ class Crawl:
             max_links_scanned=crawl.max_links_per_page,
         )
 
-    def _apply(self, node: Node, result: FetchResult, page: PageInfo | None, body: bytes | None) -> None:
+    def _apply(
+        self, node: Node, result: FetchResult, page: PageInfo | None, body: bytes | None
+    ) -> None:
         """Copy what the fetch and the page said onto the node."""
         node.verdict, node.reason = classify_result(result, page)
         node.status_code = result.status_code
@@ -332,7 +344,7 @@ class Crawl:
                 )
 
     def _mark_result_duplicates(self) -> None:
-        """Flag links that ended at the same final URL, or declare the same canonical, as an earlier one."""
+        """Flag links that end at the same final URL or canonical as an earlier link."""
         seen_final: dict[str, Node] = {}
         seen_canonical: dict[str, Node] = {}
         for node in sorted(self.snapshot.root.walk(), key=lambda n: n.key):
@@ -354,19 +366,16 @@ class Crawl:
         """Inconclusive when our own network was down; partial when a limit cut the crawl short."""
         if is_network_down(self.results):
             for node in self.snapshot.root.walk():
-                if node.relation is not Relation.ROOT and node.verdict in (Verdict.DEAD, Verdict.ERROR):
+                if node.relation is not Relation.ROOT and node.verdict in (
+                    Verdict.DEAD,
+                    Verdict.ERROR,
+                ):
                     node.reason = f"{NETWORK_DOWN_REASON} ({node.reason})"
                     node.verdict = Verdict.ERROR
                     if Flag.DEAD in node.flags:
                         node.flags.remove(Flag.DEAD)
             return Outcome.INCONCLUSIVE
         return Outcome.PARTIAL if self.cap_hit else Outcome.COMPLETE
-
-
-class _PreviousLike(Protocol):
-    etag: str | None
-    last_modified: str | None
-    content_sha256: str | None
 
 
 def _write_batch(store: Store, snapshot_id: int, pending: _Pending) -> None:
@@ -383,12 +392,15 @@ def elapsed_seconds(snapshot: Snapshot) -> float:
     return (snapshot.finished_at - snapshot.started_at).total_seconds()
 
 
-async def read_article(source: str, fetcher: Fetcher, *, kind: SourceKind | None = None) -> tuple[Article, FetchResult]:
+async def read_article(
+    source: str, fetcher: Fetcher, *, kind: SourceKind | None = None
+) -> tuple[Article, FetchResult]:
     """Fetch a live article by URL and read it; SourceError when it cannot be had."""
     result = await fetcher.fetch(source, want_body=True)
     verdict, reason = classify_result(result, None)
     if result.body is None or verdict not in (Verdict.OK, Verdict.REDIRECTED):
-        raise SourceError(f"{redact_url(source)}: cannot read the article: {reason or verdict.value}")
+        why = reason or verdict.value
+        raise SourceError(f"{redact_url(source)}: cannot read the article: {why}")
     article = parse_article(
         source,
         result.body,

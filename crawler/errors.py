@@ -1,9 +1,9 @@
-"""The exceptions of the crawler itself. What a *link* did is a value (`model.Verdict`), not one of these.
+"""The exceptions of the crawler itself. What a *link* did is a value (`model.Verdict`).
 
-    CrawlerError               anything the crawler cannot do its job through
-    ├── ConfigError            bad or missing settings             -> exit 3
-    ├── SourceError            the article cannot be read          -> exit 1
-    └── StoreError             database unavailable, locked, full  -> exit 1
+CrawlerError               anything the crawler cannot do its job through
+├── ConfigError            bad or missing settings             -> exit 3
+├── SourceError            the article cannot be read          -> exit 1
+└── StoreError             database unavailable, locked, full  -> exit 1
 """
 
 from __future__ import annotations

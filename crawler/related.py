@@ -91,6 +91,7 @@ _NOT_STORY_PATH_RE = re.compile(
 )
 # Measured on newspaper4k's url_lists/test_urls.txt: 19 of 20 stories, 3 of 20 non-stories.
 _STORY_SEGMENT_RE = re.compile(r"[-_][^-_]*[-_]|\d{5,}")
+_INDEX_STEMS = frozenset({"index", "default", "home", "main", "start", "welcome"})
 _LONG_ID_RE = re.compile(r"\d{5,}|[0-9a-f]{8}-[0-9a-f]{4}")
 _PAGE_SUFFIX_RE = re.compile(r"\.(s?html?|php|aspx?|jsp|cms)$", re.IGNORECASE)
 _MEDIA_PATH_RE = re.compile(
@@ -102,10 +103,6 @@ _CAMEL_RE = re.compile(r"([a-z])([A-Z])")
 _SPACE_RE = re.compile(r"\s+")
 
 _RELATED, _NAV, _AD = "related", "nav", "ad"
-
-# A fetched body that happens to look like a URL or like XML is still what we parse.
-warnings.filterwarnings("ignore", category=MarkupResemblesLocatorWarning)
-warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
 
 # -- entry point -----------------------------------------------------------------------------
@@ -172,7 +169,11 @@ def _make_soup(text: str) -> BeautifulSoup | None:
     # NUL and other C0 controls break nothing in browsers but can upset libxml2.
     cleaned = text.translate(_CONTROL_CHARS)
     try:
-        return BeautifulSoup(cleaned, "lxml")
+        with warnings.catch_warnings():
+            # A body that looks like a URL or like XML is still what we were given to parse.
+            warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+            warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+            return BeautifulSoup(cleaned, "lxml")
     except (ValueError, TypeError, AssertionError, RecursionError):
         return None
 
@@ -757,7 +758,13 @@ def looks_like_story(url: str) -> bool:
         return False
     if _URL_DATE_RE.search(parts.path):
         return True
-    segments = [_PAGE_SUFFIX_RE.sub("", s) for s in parts.path.split("/") if s]
+    raw_segments = [s for s in parts.path.split("/") if s]
+    if raw_segments and _PAGE_SUFFIX_RE.search(raw_segments[-1]):
+        # A named page (not a folder) is one document; only index-like names stand for a section.
+        stem = _PAGE_SUFFIX_RE.sub("", raw_segments[-1]).lower()
+        if stem not in _INDEX_STEMS:
+            return True
+    segments = [_PAGE_SUFFIX_RE.sub("", s) for s in raw_segments]
     return any(_STORY_SEGMENT_RE.search(s) for s in segments) or bool(
         _LONG_ID_RE.search(parts.query)
     )

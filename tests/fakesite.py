@@ -462,6 +462,12 @@ async def _private(site: FakeSite, request: web.Request) -> web.StreamResponse:
     return _html(_page("Private", "<h1>Robots may not read this</h1>", path=request.path))
 
 
+async def _robots_related(site: FakeSite, request: web.Request) -> web.StreamResponse:
+    body = "<article><h1>Robots test</h1></article>"
+    aside = _related_aside(("/private/story.html", "/news/deep-3.html"))
+    return _html(_page("Robots test", body + aside, path=request.path))
+
+
 async def _big(site: FakeSite, request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/html"})
     response.content_length = BIG_BYTES
@@ -523,6 +529,7 @@ _ROUTES: dict[str, Handler] = {
     "/redirect-final-b": _redirect("/news/target.html"),
     "/robots.txt": _robots,
     "/private/story.html": _private,
+    "/robots-related.html": _robots_related,
     "/big": _big,
     "/gzip-bomb": _bomb,
     "/reset": _reset,

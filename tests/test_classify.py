@@ -164,6 +164,7 @@ def test_reasons_never_carry_query_strings_or_user_info(
         ("Not Found", None),
         ("Example News", "Sorry, we can't find that page"),
         ("Example", "This page doesn't exist"),
+        ("Oops!", "The page you requested could not be found"),
         ("Page introuvable - Le Site", None),
         ("Seite nicht gefunden", None),
         ("Página no encontrada", None),
@@ -189,6 +190,10 @@ def test_is_not_found_page_says_yes(title: str, heading: str | None) -> None:
         "Missing hiker found alive after 10 days",
         "The founders who found their way",
         "Notfound Inc raises $10m",
+        "Missing plane still not found",
+        "Police cannot find the suspect",
+        "Experts could not find a link between the cases",
+        "Why the page of history is missing",
         "",
     ],
 )

@@ -1,0 +1,190 @@
+"""End to end, in process: an article on the fake site in, a stored snapshot tree out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crawler.config import Settings, load_settings
+from crawler.crawl import run_crawl
+from crawler.model import DuplicateKind, Flag, Node, Outcome, Relation, Snapshot, Verdict
+from crawler.report import render_json, snapshot_to_dict
+from crawler.store import Store
+from tests.fakesite import ARTICLE, ARTICLE_RELATED, DEAD_RELATED, RELATED_OF, FakeSite
+
+
+def fast_settings(tmp_path: Path, **crawl: object) -> Settings:
+    """Settings for loopback tests: private addresses allowed, quick backoff, small timeouts."""
+    return load_settings(
+        None,
+        environ={"CRAWLER_CONFIG": ""},
+        overrides={
+            "fetch": {
+                "allow_private_networks": True,
+                "backoff_base": 0.01,
+                "backoff_max": 0.05,
+                "retry_after_cap": 1.5,
+                "url_timeout": 5.0,
+                "read_timeout": 3.0,
+            },
+            "crawl": dict(crawl),
+            "store": {"data_dir": str(tmp_path / "data")},
+        },
+    )
+
+
+def by_path(snapshot: Snapshot, site: FakeSite) -> dict[str, list[Node]]:
+    """Nodes grouped by their path on the fake site."""
+    out: dict[str, list[Node]] = {}
+    for node in snapshot.root.walk():
+        if node.relation is not Relation.ROOT and node.url.startswith(site.base_url):
+            out.setdefault(node.url[len(site.base_url) :], []).append(node)
+    return out
+
+
+@pytest.fixture
+def text_article(tmp_path: Path, fake_site: FakeSite) -> Path:
+    path = tmp_path / "story.txt"
+    base = fake_site.base_url
+    path.write_text(
+        "A story.\n\nRelated article: Official record\n\n"
+        f"{base}/news/target.html\n{base}/dead\n{base}/gone\n{base}/forbidden\n{base}/flaky\n"
+        f"{base}/redirect/2\n{base}/soft404\n{base}/to-home/deep/story\n{base}/canon-a.html\n"
+        f"{base}/canon-b.html\n{base}/redirect-final-a\n{base}/loop/a\n"
+        f"{base}/dead.\n{base}/news/target.html?utm_source=x#frag\n{base}/ratelimited\n"
+    )
+    return path
+
+
+async def test_text_article_verdicts_and_duplicates(
+    tmp_path: Path, fake_site: FakeSite, text_article: Path
+) -> None:
+    settings = fast_settings(tmp_path, depth=0)
+    with Store.open(settings.store.url()) as store:
+        snap = await run_crawl(str(text_article), settings, store=store)
+    nodes = by_path(snap, fake_site)
+    verdict = {path: ns[0].verdict for path, ns in nodes.items()}
+    assert snap.outcome is Outcome.COMPLETE
+    assert verdict["/news/target.html"] is Verdict.OK
+    assert verdict["/dead"] is Verdict.DEAD and verdict["/gone"] is Verdict.DEAD
+    assert verdict["/forbidden"] is Verdict.BLOCKED
+    assert verdict["/flaky"] is Verdict.OK and Flag.RETRIED in nodes["/flaky"][0].flags
+    assert verdict["/ratelimited"] is Verdict.OK
+    assert verdict["/redirect/2"] is Verdict.REDIRECTED
+    assert [h.status_code for h in nodes["/redirect/2"][0].redirects] == [307, 302]
+    assert verdict["/soft404"] is Verdict.SOFT404
+    assert verdict["/to-home/deep/story"] is Verdict.SOFT404
+    assert verdict["/loop/a"] is Verdict.DEAD and "loop" in (nodes["/loop/a"][0].reason or "")
+    # The trailing full stop is not part of the URL: an exact duplicate of /dead.
+    dead = nodes["/dead"]
+    assert len(dead) == 2 and dead[1].duplicate_kind == DuplicateKind.EXACT
+    assert dead[1].duplicate_of == dead[0].url and Flag.DUPLICATE in dead[1].flags
+    assert dead[1].verdict is Verdict.DEAD
+    tracked = nodes["/news/target.html?utm_source=x#frag"][0]
+    assert tracked.duplicate_kind == DuplicateKind.NORMALIZED
+    assert nodes["/canon-b.html"][0].duplicate_kind == DuplicateKind.CANONICAL
+    assert nodes["/redirect-final-a"][0].duplicate_kind == DuplicateKind.REDIRECT
+    assert nodes["/redirect-final-a"][0].duplicate_of == nodes["/news/target.html"][0].url
+    # The same normalized URL is fetched once: /dead twice in the article, one request.
+    assert fake_site.hits["/dead"] == 1
+    assert snap.summary()["dead"] == 3 + 1  # /dead (twice), /gone, /loop/a
+
+
+async def test_snapshot_is_stored_and_valid(
+    tmp_path: Path, fake_site: FakeSite, text_article: Path, snapshot_schema: dict[str, object]
+) -> None:
+    import jsonschema
+
+    settings = fast_settings(tmp_path, depth=0)
+    with Store.open(settings.store.url()) as store:
+        snap = await run_crawl(str(text_article), settings, store=store)
+        assert snap.snapshot_id is not None
+        loaded = store.load_snapshot(snap.snapshot_id)
+        stats = store.stats()
+    jsonschema.Draft202012Validator(
+        snapshot_schema, format_checker=jsonschema.FormatChecker()
+    ).validate(snapshot_to_dict(loaded))
+    assert render_json(loaded) == render_json(snap)
+    assert loaded.outcome is Outcome.COMPLETE
+    # Bodies are stored once per content: /news/target.html and its tracking twin share one.
+    assert 0 < stats["bodies"] < stats["nodes"]
+
+
+async def test_related_stories_followed_to_depth(tmp_path: Path, fake_site: FakeSite) -> None:
+    settings = fast_settings(tmp_path, depth=2)
+    article = tmp_path / "a.md"
+    article.write_text(f"# A\n\nSee [the article]({fake_site.url(ARTICLE)}).\n")
+    snap = await run_crawl(str(article), settings)
+    (ref,) = snap.root.children
+    related = {n.url[len(fake_site.base_url) :]: n for n in ref.children}
+    assert set(related) == set(ARTICLE_RELATED)
+    assert all(n.relation is Relation.RELATED and n.depth == 2 for n in related.values())
+    assert related[DEAD_RELATED].verdict is Verdict.DEAD
+    deep = {c.url[len(fake_site.base_url) :] for c in related["/news/related-a.html"].children}
+    assert deep == set(RELATED_OF["/news/related-a.html"])
+    # depth 2 stops there: nothing below the deep pages, and deeper-1 was never fetched.
+    assert fake_site.hits["/news/deeper-1.html"] == 0
+    assert ref.title == "Council approves new river bridge" and ref.published
+
+
+async def test_depth_zero_follows_nothing(tmp_path: Path, fake_site: FakeSite) -> None:
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text(fake_site.url(ARTICLE) + "\n")
+    snap = await run_crawl(str(article), settings)
+    assert snap.root.children[0].children == []
+    assert all(fake_site.hits[p] == 0 for p in ARTICLE_RELATED)
+
+
+async def test_page_cap_makes_the_crawl_partial(tmp_path: Path, fake_site: FakeSite) -> None:
+    settings = fast_settings(tmp_path, depth=2, max_pages=3)
+    article = tmp_path / "a.txt"
+    article.write_text(fake_site.url(ARTICLE) + "\n")
+    snap = await run_crawl(str(article), settings)
+    assert snap.outcome is Outcome.PARTIAL
+    skipped = [n for n in snap.root.walk() if n.reason == "page limit reached for this crawl"]
+    assert skipped and all(n.verdict is Verdict.SKIPPED for n in skipped)
+    assert sum(fake_site.hits.values()) <= 3 + 2  # + robots.txt, and nothing else
+
+
+async def test_robots_disallow_skips_related_pages(tmp_path: Path, fake_site: FakeSite) -> None:
+    settings = fast_settings(tmp_path, depth=1)
+    article = tmp_path / "a.html"
+    article.write_text(
+        f'<html><body><a href="{fake_site.url("/robots-related.html")}">x</a></body></html>'
+    )
+    snap = await run_crawl(str(article), settings)
+    related = snap.root.children[0].children
+    private = [n for n in related if "/private/" in n.url]
+    assert private and private[0].verdict is Verdict.SKIPPED
+    assert "robots" in (private[0].reason or "")
+    assert fake_site.hits["/private/story.html"] == 0
+
+
+async def test_live_url_article(tmp_path: Path, fake_site: FakeSite) -> None:
+    settings = fast_settings(tmp_path, depth=0)
+    snap = await run_crawl(fake_site.url(ARTICLE), settings)
+    assert snap.root.status_code == 200
+    assert snap.root.title == "Council approves new river bridge"
+    refs = {n.url[len(fake_site.base_url) :] for n in snap.root.children}
+    assert "/dead" in refs and "/news/related-a.html" in refs
+
+
+async def test_network_down_is_inconclusive(tmp_path: Path) -> None:
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text("http://nonexistent-1.invalid/a\nhttps://nonexistent-2.invalid/b\n")
+    snap = await run_crawl(str(article), settings)
+    assert snap.outcome is Outcome.INCONCLUSIVE
+    assert snap.summary()["dead"] == 0
+    assert all(n.verdict is Verdict.ERROR for n in snap.root.children)
+
+
+async def test_unknown_host_among_answers_is_dead(tmp_path: Path, fake_site: FakeSite) -> None:
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text(f"{fake_site.url('/news/target.html')}\nhttp://nonexistent.invalid/a\n")
+    snap = await run_crawl(str(article), settings)
+    assert snap.outcome is Outcome.COMPLETE
+    assert snap.root.children[1].verdict is Verdict.DEAD
