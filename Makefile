@@ -27,5 +27,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+accuracy: $(STAMP)
+	$(PY) -m accuracy
+
 clean:
 	rm -rf $(VENV) .crawler .pytest_cache .mypy_cache .ruff_cache

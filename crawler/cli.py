@@ -7,7 +7,6 @@ Heavy modules are imported inside the commands so `crawler --help` starts fast.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,33 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from crawler.cliutil import Context, open_store, pass_context, render_snapshot
+
 if TYPE_CHECKING:
-    from crawler.config import Settings
     from crawler.model import Snapshot
-    from crawler.store import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_DEAD, EXIT_CONFIG = 0, 1, 2, 3
 OUTPUT_FORMATS = ("tree", "json", "markdown")
 KINDS = ("text", "html", "markdown")
-
-
-class Context:
-    """What every command shares: the config path given and the settings, loaded once."""
-
-    def __init__(self, config: Path | None) -> None:
-        self.config = config
-        self._settings: Settings | None = None
-
-    def settings(self, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
-        """Load settings once (file, environment, then these flag overrides)."""
-        from crawler.config import load_settings
-
-        if self._settings is None or overrides:
-            self._settings = load_settings(self.config, overrides=overrides)
-        return self._settings
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,39 +54,6 @@ def _flag_overrides(**flags: Any) -> dict[str, dict[str, Any]]:
         if value is not None:
             out.setdefault(where[key], {})[key] = value
     return out
-
-
-@contextmanager
-def open_store(settings: Settings) -> Iterator[Store]:
-    """Open the configured store for the length of a command."""
-    from crawler.store import Store
-
-    store = Store.open(settings.store.url())
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _write(text: str, output: Path | None) -> None:
-    if output is None:
-        click.echo(text, nl=not text.endswith("\n"))
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        from crawler.errors import CrawlerError
-
-        raise CrawlerError(f"{output}: cannot write output: {exc.strerror}") from exc
-
-
-def _render(snapshot: Snapshot, fmt: str, output: Path | None) -> None:
-    from crawler.report import render
-
-    color = (
-        output is None and fmt == "tree" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    )
-    _write(render(snapshot, fmt, color=color), output)
 
 
 def _exit_code(snapshot: Snapshot) -> int:
@@ -206,7 +153,7 @@ def crawl(
                         progress=progress,
                     )
                 )
-    _render(snapshot, fmt, output)
+    render_snapshot(snapshot, fmt, output)
     sys.exit(_exit_code(snapshot))
 
 
@@ -257,7 +204,7 @@ def show(ctx: Context, snapshot_id: int, fmt: str, output: Path | None) -> None:
     """Print a stored snapshot again."""
     with open_store(ctx.settings()) as store:
         snapshot = store.load_snapshot(snapshot_id)
-    _render(snapshot, fmt, output)
+    render_snapshot(snapshot, fmt, output)
 
 
 @cli.command()
@@ -274,6 +221,21 @@ def snapshots(ctx: Context, source: str | None, limit: int) -> None:
             f"{row.snapshot_id}\t{row.started_at:%Y-%m-%d %H:%M:%S}\t{row.outcome}\t"
             f"{summary.get('nodes', 0)} nodes\t{summary.get('dead', 0)} dead\t{row.source}"
         )
+
+
+COMMAND_MODULES = ("crawler.cli_watch", "crawler.cli_cluster", "crawler.cli_serve")
+
+
+def register_commands() -> None:
+    """Add the commands kept in their own modules (each imports only click at the top)."""
+    import importlib
+
+    for name in COMMAND_MODULES:
+        for command in importlib.import_module(name).COMMANDS:
+            cli.add_command(command)
+
+
+register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

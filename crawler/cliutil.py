@@ -1,0 +1,69 @@
+"""What every command module shares: the settings context, the store, output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from crawler.config import Settings
+    from crawler.model import Snapshot
+    from crawler.store import Store
+
+
+class Context:
+    """What every command shares: the config path given and the settings, loaded once."""
+
+    def __init__(self, config: Path | None) -> None:
+        self.config = config
+        self._settings: Settings | None = None
+
+    def settings(self, overrides: dict[str, dict[str, Any]] | None = None) -> Settings:
+        """Load settings once (file, environment, then these flag overrides)."""
+        from crawler.config import load_settings
+
+        if self._settings is None or overrides:
+            self._settings = load_settings(self.config, overrides=overrides)
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Store]:
+    """Open the configured store for the length of a command."""
+    from crawler.store import Store
+
+    store = Store.open(settings.store.url())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def write_output(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        from crawler.errors import CrawlerError
+
+        raise CrawlerError(f"{output}: cannot write output: {exc.strerror}") from exc
+
+
+def render_snapshot(snapshot: Snapshot, fmt: str, output: Path | None) -> None:
+    from crawler.report import render
+
+    color = (
+        output is None and fmt == "tree" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    )
+    write_output(render(snapshot, fmt, color=color), output)
