@@ -7,17 +7,21 @@ the store. Every normalized URL is fetched at most once per crawl; repeats becom
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import mimetypes
-from collections.abc import Callable
+import os
+import secrets
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
 from crawler.classify import classify_result, is_network_down
 from crawler.config import Settings
-from crawler.errors import SourceError
+from crawler.errors import CrawlerError, SourceError
 from crawler.model import (
     DuplicateKind,
     FetchResult,
@@ -33,15 +37,17 @@ from crawler.model import (
 )
 from crawler.related import parse_page
 from crawler.sources import Article, is_url_source, parse_article, read_source
-from crawler.urls import normalize_url, redact_url
+from crawler.urls import host_key, is_front_page, is_same_site, normalize_url, redact_url
 
 if TYPE_CHECKING:
     from crawler.fetch import Fetcher
-    from crawler.store import PreviousFetch, Store
+    from crawler.store import PreviousFetch, SnapshotInfo, Store
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FLUSH_NODES = 200  # nodes written per store transaction
 FLUSH_BODY_BYTES = 8 * 1024 * 1024  # ... or sooner, when this many body bytes wait
+RESUME_WINDOW_SECONDS = 24 * 3600  # an interrupted crawl younger than this is resumed
+CUT_SHORT_REASON = "not checked: the crawl was cut short"
 NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
 
 
@@ -88,9 +94,17 @@ class Crawl:
         progress: Progress | None = None,
         clock: Callable[[], datetime] = utcnow,
         root_result: FetchResult | None = None,
+        resume: Mapping[str, Node] | None = None,
+        watch_id: int | None = None,
+        finalize: Callable[[Snapshot], None] | None = None,
     ) -> None:
         self.article = article
         self.root_result = root_result
+        self.resume = dict(resume or {})
+        self.watch_id = watch_id
+        self.finalize = finalize
+        self.probes: dict[str, asyncio.Task[tuple[str | None, str | None] | None]] = {}
+        self.same_body: dict[tuple[str, str], list[Node]] = {}
         self.settings = settings
         self.fetcher = fetcher
         self.store = store
@@ -139,9 +153,34 @@ class Crawl:
     async def run(self) -> Snapshot:
         """Crawl the article to the configured depth and return the finished snapshot."""
         snap = self.snapshot
+        await self._begin()
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.group = group
+                for link in self.article.links:
+                    self._schedule(group, self._new_node(link, snap.root, Relation.REFERENCE))
+        except asyncio.CancelledError:
+            # Cut short (SIGTERM, a deadline): what finished is kept, the rest says why not.
+            await self._end(cut_short=True)
+            raise
+        except BaseExceptionGroup as exc:
+            raise _first_crawler_error(exc) from exc
+        finally:
+            self.group = None
+        await self._end()
+        return snap
+
+    async def _begin(self) -> None:
+        """Record the running snapshot and its root before any link is fetched."""
+        snap = self.snapshot
         if self.store is not None:
             snap.snapshot_id = await asyncio.to_thread(
-                self.store.begin_snapshot, snap.source, snap.started_at, insecure=snap.insecure
+                self.store.begin_snapshot,
+                snap.source,
+                snap.started_at,
+                watch_id=self.watch_id,
+                insecure=snap.insecure,
+                settings={"owner": owner_info()},
             )
         if self.root_result is not None:
             self._apply(snap.root, self.root_result, None, self.root_result.body)
@@ -149,17 +188,26 @@ class Crawl:
         else:
             self._keep_body(snap.root, self.article.text.encode("utf-8"))
         self._queue_node(snap.root)
-        async with asyncio.TaskGroup() as group:
-            self.group = group
-            for link in self.article.links:
-                node = self._new_node(link, snap.root, Relation.REFERENCE)
-                self._schedule(group, node)
-        self.group = None
+
+    async def _end(self, *, cut_short: bool = False) -> None:
+        """Cross-node flags, the outcome, then one final write that marks the snapshot finished."""
+        snap = self.snapshot
         self._mark_result_duplicates()
-        snap.outcome = self._outcome()
+        if cut_short:
+            for node in snap.root.walk():
+                event = self.finished.get(node.key)
+                if event is not None and not event.is_set():
+                    node.verdict, node.reason = (
+                        Verdict.SKIPPED,
+                        "not checked: the crawl was cut short",
+                    )
+            snap.outcome = Outcome.PARTIAL
+        else:
+            snap.outcome = self._outcome()
+        if self.finalize is not None:
+            self.finalize(snap)
         snap.finished_at = self.clock()
         await self._flush(final=True)
-        return snap
 
     def _schedule(self, group: asyncio.TaskGroup, node: Node) -> None:
         """Fetch a node unless an equal URL was already taken, in which case it is a duplicate."""
@@ -178,6 +226,8 @@ class Crawl:
         """Visit a node; a bug while handling one page becomes that node's error, not a crash."""
         try:
             await self._visit(group, node)
+        except CrawlerError:
+            raise  # the store failing is the crawl's problem, not this node's
         except Exception as exc:  # the crawl goes on; the node says what went wrong
             node.verdict, node.reason = (
                 Verdict.ERROR,
@@ -230,6 +280,20 @@ class Crawl:
             self._finish(node)
             return
         follow = self._follow_level(node) > 0
+        done = self.resume.get(node.normalized_url)
+        if done is not None:
+            page = await self._reuse(node, done, follow)
+        else:
+            page = await self._fetch(node, follow)
+        if follow and page is not None and node.verdict in (Verdict.OK, Verdict.REDIRECTED):
+            for link in page.related:
+                if normalize_url(link.url) in self.by_normalized:
+                    continue  # already in the tree: related blocks cross-link, no need to repeat
+                self._schedule(group, self._new_node(link, node, Relation.RELATED))
+        self._finish(node)
+
+    async def _fetch(self, node: Node, follow: bool) -> PageInfo | None:
+        """Fetch a node (conditionally when the store knows it), classify it, parse its page."""
         want_body = follow or looks_like_page(node.url)
         previous = await self._previous(node)
         result = await self.fetcher.fetch(
@@ -244,15 +308,54 @@ class Crawl:
             node.add_flag(Flag.NOT_MODIFIED)
             node.content_sha256 = previous.content_sha256
             body = await self._stored_body(previous.content_sha256)
-        page = self._parse(result, body, node.url)
+        page = self._parse(result.content_type, body, result.final_url or node.url)
         self._apply(node, result, page, body)
-        if follow and page is not None and node.verdict in (Verdict.OK, Verdict.REDIRECTED):
-            for link in page.related:
-                if normalize_url(link.url) in self.by_normalized:
-                    continue  # already in the tree: related blocks cross-link, no need to repeat
-                child = self._new_node(link, node, Relation.RELATED)
-                self._schedule(group, child)
-        self._finish(node)
+        await self._check_site_soft404(node, page)
+        return page
+
+    async def _reuse(self, node: Node, done: Node, follow: bool) -> PageInfo | None:
+        """Take a node's answer from the interrupted crawl this one resumes, without fetching."""
+        for name in _ANSWER_FIELDS:
+            setattr(node, name, getattr(done, name))
+        node.redirects = list(done.redirects)
+        for flag in done.flags:
+            if flag in (Flag.DEAD, Flag.RETRIED, Flag.NOT_MODIFIED):
+                node.add_flag(flag)
+        node.add_flag(Flag.RESUMED)
+        self.results.append(_result_of(done))
+        if not follow or not done.content_sha256:
+            return None
+        body = await self._stored_body(done.content_sha256)
+        return self._parse(done.content_type, body, done.final_url or done.url)
+
+    async def _check_site_soft404(self, node: Node, page: PageInfo | None) -> None:
+        """A page that looks generic is compared with what the site answers for a made-up path."""
+        if node.verdict is not Verdict.OK or page is None or node.content_sha256 is None:
+            return
+        url = node.final_url or node.url
+        twins = self.same_body.setdefault((host_key(url), node.content_sha256), [])
+        twins.append(node)
+        if len(twins) < 2 and not _canonical_is_front_page(url, page.canonical_url):
+            return
+        directory = url.split("?", 1)[0].rsplit("/", 1)[0]
+        if directory not in self.probes:
+            self.probes[directory] = asyncio.create_task(self._probe(url))
+        probe = await self.probes[directory]
+        if probe is None:
+            return
+        sha, title = probe
+        if sha == node.content_sha256 or (title is not None and title == page.title):
+            for twin in twins:
+                twin.verdict = Verdict.SOFT404
+                twin.reason = "the site answers made-up paths with this same page (a soft 404)"
+
+    async def _probe(self, url: str) -> tuple[str | None, str | None] | None:
+        """Fetch a sibling path that cannot exist; its body hash and title, or None if not 2xx."""
+        result = await self.fetcher.fetch(probe_url(url), want_body=True)
+        if result.status_code is None or not 200 <= result.status_code < 300 or not result.body:
+            return None
+        page = self._parse(result.content_type, result.body, result.final_url or url)
+        return hashlib.sha256(result.body).hexdigest(), page.title if page else None
 
     async def _previous(self, node: Node) -> PreviousFetch | None:
         if self.store is None:
@@ -264,13 +367,13 @@ class Crawl:
             return None
         return await asyncio.to_thread(self.store.get_body, sha256)
 
-    def _parse(self, result: FetchResult, body: bytes | None, url: str) -> PageInfo | None:
-        if body is None or not is_html(result.content_type):
+    def _parse(self, content_type: str | None, body: bytes | None, url: str) -> PageInfo | None:
+        if body is None or not is_html(content_type):
             return None
         crawl = self.settings.crawl
         return parse_page(
             body,
-            result.final_url or url,
+            url,
             max_related=crawl.max_related_per_page,
             same_site=crawl.related_same_site,
             max_links_scanned=crawl.max_links_per_page,
@@ -385,6 +488,94 @@ def _write_batch(store: Store, snapshot_id: int, pending: _Pending) -> None:
         store.save_nodes(snapshot_id, list(pending.nodes.values()))
 
 
+_ANSWER_FIELDS = (
+    "verdict",
+    "reason",
+    "status_code",
+    "final_url",
+    "attempts",
+    "elapsed_ms",
+    "content_type",
+    "etag",
+    "last_modified",
+    "title",
+    "canonical_url",
+    "published",
+    "content_sha256",
+)
+
+
+def _result_of(node: Node) -> FetchResult:
+    """A stand-in fetch result for a reused node, enough for the network-down check."""
+    return FetchResult(url=node.url, status_code=node.status_code, attempts=node.attempts)
+
+
+def _first_crawler_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first CrawlerError inside a task group's failure, else the group itself."""
+    for exc in group.exceptions:
+        if isinstance(exc, CrawlerError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            inner = _first_crawler_error(exc)
+            if isinstance(inner, CrawlerError):
+                return inner
+    return group
+
+
+def _canonical_is_front_page(url: str, canonical: str | None) -> bool:
+    """A deep link whose page names the site's front page as its canonical URL."""
+    if not canonical or is_front_page(url):
+        return False
+    return is_front_page(canonical) and is_same_site(url, canonical)
+
+
+def probe_url(url: str) -> str:
+    """A sibling of `url` that cannot exist: the last path segment with a random tail."""
+    base = url.split("#", 1)[0].split("?", 1)[0]
+    head, _, last = base.rpartition("/")
+    return f"{head}/{last or 'index'}-{secrets.token_hex(6)}"
+
+
+def owner_info() -> dict[str, object]:
+    """Who runs a crawl, so a later start can tell a crashed crawl from a running one."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def is_crawl_alive(info: SnapshotInfo, *, stale_after: float = 6 * 3600) -> bool:
+    """Whether a snapshot still "running" in the store belongs to a live crawl."""
+    owner = (info.settings or {}).get("owner")
+    if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):
+        return False
+    if owner.get("host") != socket.gethostname():
+        # Another machine's crawl: believe it alive for a while, then call it interrupted.
+        return (utcnow() - info.started_at).total_seconds() < stale_after
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def resumable_nodes(store: Store, source: str, now: datetime) -> dict[str, Node]:
+    """Finished nodes of this source's latest crawl, if a crash interrupted it recently."""
+    latest = store.list_snapshots(source, limit=1)
+    if not latest:
+        return {}
+    info = latest[0]
+    interrupted = info.outcome == Outcome.PARTIAL.value and info.finished_at is None
+    if not interrupted or (now - info.started_at).total_seconds() > RESUME_WINDOW_SECONDS:
+        return {}
+    return {
+        n.normalized_url: n
+        for n in store.saved_nodes(info.snapshot_id)
+        if n.relation is not Relation.ROOT
+        and Flag.DUPLICATE not in n.flags
+        and (n.attempts > 0 or n.verdict is not Verdict.SKIPPED)
+    }
+
+
 def elapsed_seconds(snapshot: Snapshot) -> float:
     """Wall time of a finished crawl."""
     if snapshot.finished_at is None:
@@ -419,14 +610,36 @@ async def run_crawl(
     stdin: BinaryIO | None = None,
     store: Store | None = None,
     progress: Progress | None = None,
+    fetcher: Fetcher | None = None,
+    watch_id: int | None = None,
+    finalize: Callable[[Snapshot], None] | None = None,
 ) -> Snapshot:
-    """Read an article (a path, `-` or a URL), crawl it, store and return the snapshot."""
+    """Read an article (a path, `-` or a URL), crawl it, store and return the snapshot.
+
+    Pass a `fetcher` to share one client and its per-host limits between crawls (the daemon does).
+    """
     from crawler.fetch import Fetcher
 
     article = None if is_url_source(source) else read_source(source, kind, stdin=stdin)
-    async with Fetcher(settings.fetch) as fetcher:
+    resume: dict[str, Node] = {}
+    if store is not None:
+        await asyncio.to_thread(store.recover_interrupted, is_crawl_alive)
+        resume = await asyncio.to_thread(resumable_nodes, store, source, utcnow())
+    async with contextlib.AsyncExitStack() as stack:
+        if fetcher is None:
+            fetcher = await stack.enter_async_context(Fetcher(settings.fetch))
         root_result = None
         if article is None:
             article, root_result = await read_article(source, fetcher, kind=kind)
-        crawl = Crawl(article, settings, fetcher, store, progress=progress, root_result=root_result)
+        crawl = Crawl(
+            article,
+            settings,
+            fetcher,
+            store,
+            progress=progress,
+            root_result=root_result,
+            resume=resume,
+            watch_id=watch_id,
+            finalize=finalize,
+        )
         return await crawl.run()

@@ -63,6 +63,7 @@ class Flag(StrEnum):
     MALFORMED = "malformed"
     NOT_MODIFIED = "not-modified"
     INSECURE = "insecure"
+    RESUMED = "resumed"
 
 
 class DuplicateKind(StrEnum):

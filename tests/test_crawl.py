@@ -188,3 +188,92 @@ async def test_unknown_host_among_answers_is_dead(tmp_path: Path, fake_site: Fak
     snap = await run_crawl(str(article), settings)
     assert snap.outcome is Outcome.COMPLETE
     assert snap.root.children[1].verdict is Verdict.DEAD
+
+
+async def test_site_wide_soft404_is_caught_by_a_probe(tmp_path: Path, fake_site: FakeSite) -> None:
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text(f"{fake_site.url('/missing-story')}\n{fake_site.url('/news/target.html')}\n")
+    snap = await run_crawl(str(article), settings)
+    missing, target = snap.root.children
+    assert missing.verdict is Verdict.SOFT404 and "made-up paths" in (missing.reason or "")
+    assert target.verdict is Verdict.OK
+    probes = [p for p in fake_site.hits if p.startswith("/missing-story-")]
+    assert len(probes) == 1  # one made-up sibling was asked for, nothing else
+
+
+async def test_cancelled_crawl_is_stored_partial(tmp_path: Path, fake_site: FakeSite) -> None:
+    import asyncio
+
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text(f"{fake_site.url('/news/target.html')}\n{fake_site.url('/slow?delay=20')}\n")
+    with Store.open(settings.store.url()) as store:
+        task = asyncio.create_task(run_crawl(str(article), settings, store=store))
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        (info,) = store.list_snapshots()
+        snap = store.load_snapshot(info.snapshot_id)
+    assert snap.outcome is Outcome.PARTIAL and snap.finished_at is not None
+    target, slow = snap.root.children
+    assert target.verdict is Verdict.OK
+    assert slow.verdict is Verdict.SKIPPED and "cut short" in (slow.reason or "")
+
+
+async def test_interrupted_crawl_resumes_without_refetching(
+    tmp_path: Path, fake_site: FakeSite
+) -> None:
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text(f"{fake_site.url('/news/target.html')}\n{fake_site.url('/dead')}\n")
+    with Store.open(settings.store.url()) as store:
+        first = await run_crawl(str(article), settings, store=store)
+        assert first.snapshot_id is not None
+        # Make it look like a crash: still "running", owned by a process that is gone.
+        with store.engine.begin() as conn:
+            from sqlalchemy import text
+
+            conn.execute(
+                text(
+                    "UPDATE snapshots SET outcome='running', finished_at=NULL, "
+                    'settings=\'{"owner": {"host": "gone", "pid": 1}}\' WHERE id=:i'
+                ),
+                {"i": first.snapshot_id},
+            )
+            conn.execute(
+                text("UPDATE snapshots SET started_at=:t WHERE id=:i"),
+                {"t": "2000-01-01 00:00:00.000000", "i": first.snapshot_id},
+            )
+        assert store.recover_interrupted(lambda info: False) == [first.snapshot_id]
+        # Too old to resume: everything is fetched again.
+        fake_site.reset()
+        second = await run_crawl(str(article), settings, store=store)
+        assert fake_site.hits["/dead"] == 1
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE snapshots SET outcome='partial', finished_at=NULL WHERE id=:i"),
+                {"i": second.snapshot_id},
+            )
+        fake_site.reset()
+        third = await run_crawl(str(article), settings, store=store)
+    assert fake_site.hits["/dead"] == 0 and fake_site.hits["/news/target.html"] == 0
+    target, dead = third.root.children
+    assert target.verdict is Verdict.OK and Flag.RESUMED in target.flags
+    assert dead.verdict is Verdict.DEAD and Flag.DEAD in dead.flags
+    assert third.outcome is Outcome.COMPLETE
+
+
+async def test_store_failure_is_a_store_error(tmp_path: Path, fake_site: FakeSite) -> None:
+    from crawler.errors import StoreError
+
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text(f"{fake_site.url('/news/target.html')}\n")
+    store = Store.open(settings.store.url())
+    store.engine.dispose()
+    (tmp_path / "data" / "crawler.db").unlink()
+    (tmp_path / "data" / "crawler.db").mkdir()  # the database is now a directory: unopenable
+    with pytest.raises(StoreError):
+        await run_crawl(str(article), settings, store=store)

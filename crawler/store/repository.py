@@ -186,20 +186,24 @@ class Store:
                 raise StoreError(f"no snapshot {snapshot_id} in {self.location}")
 
     @_guarded
-    def recover_interrupted(self) -> list[int]:
+    def recover_interrupted(self, alive: Callable[[SnapshotInfo], bool] | None = None) -> list[int]:
         """Mark snapshots left "running" by a crash as "partial"; return their ids.
 
-        Call it when no crawl is under way (at start-up): a crawl running in another
-        process right now looks exactly like an interrupted one.
+        `alive` says whether a running snapshot's crawl is still under way (in another
+        process, say); those are left alone. Without it every running snapshot counts as
+        interrupted, so call it bare only when no crawl is under way.
         """
-        stmt = (
-            update(snapshots)
-            .where(snapshots.c.outcome == Outcome.RUNNING.value)
-            .values(outcome=Outcome.PARTIAL.value)
-            .returning(snapshots.c.id)
-        )
+        running = select(snapshots).where(snapshots.c.outcome == Outcome.RUNNING.value)
         with self._write() as conn, conn.begin():
-            return sorted(int(i) for i in conn.execute(stmt).scalars())
+            infos = [_info(row) for row in conn.execute(running)]
+            ids = [i.snapshot_id for i in infos if alive is None or not alive(i)]
+            if ids:
+                conn.execute(
+                    update(snapshots)
+                    .where(snapshots.c.id.in_(ids), snapshots.c.outcome == Outcome.RUNNING.value)
+                    .values(outcome=Outcome.PARTIAL.value)
+                )
+            return sorted(ids)
 
     @_guarded
     def load_snapshot(self, snapshot_id: int) -> Snapshot:
