@@ -56,11 +56,23 @@ _RELATED_WORDS = (
     r"|\blesen sie auch\b|\blees ook\b|\blea tambien\b|\bver tambien\b"
 )
 _RELATED_RE = re.compile(_RELATED_WORDS)
+# A leading "[" or "(" allows the Washington Post's "[Read: ...]" interstitial links.
 _PARAGRAPH_RE = re.compile(
-    r"^(related( \w+)?|read more|see also|also read|read also|more|a? ?lire aussi|leia tambem"
-    r"|leia mais|lesen sie auch|mehr zum thema|lees ook|lea tambien|ver tambien|relacionad\w*)"
-    r"\s*[:：»|–—]"
+    r"^[\[(]?\s*(related( \w+)?|read more|see also|also read|read also|read|more|a? ?lire aussi"
+    r"|leia tambem|leia mais|lesen sie auch|mehr zum thema|lees ook|lea tambien|ver tambien"
+    r"|relacionad\w*)\s*[:：»|–—]"
 )
+MAX_LABELLED_RUN = 8  # one-link paragraphs a lone "Read more:" paragraph may head
+# Site-wide lists (most read, trending, latest news ...) are not about this story, even when
+# they sit inside a block marked related (the Telegraph's "News latest" in its related aside).
+_SITE_LIST_RE = re.compile(
+    r"^(the )?(news )?latest( news| stories| headlines)?$|\bmost (read|popular|viewed|shared"
+    r"|watched|emailed|commented)\b|\btrending\b|\btop stories\b|\bmust reads?\b"
+    r"|\bmais lidas\b|\bmeistgelesen|\bles plus lus\b|\blo mas leido\b"
+)
+# Class names that are script hooks or state ("js-outbrain-anchor", "hide-read-more-ad") say
+# what is done to an element, not what it is: they must not make a block an ad or navigation.
+_MODIFIER_TOKEN_RE = re.compile(r"^(js|is|has|no|hide|hidden|show|with|without)[-_]")
 _AD_TOKEN_RE = re.compile(
     r"^(ad|ads|adv|advert\w*|dfp\w*|ad[-_].*|.*[-_]ads?|.*sponsor.*|.*promo.*|.*outbrain.*"
     r"|.*taboola.*|trc_.*|ob[-_].*|.*advertis.*)$"
@@ -72,6 +84,7 @@ _NAV_TOKEN_RE = re.compile(
 _NAV_TAGS = frozenset({"nav", "header", "footer", "menu"})
 _NAV_ROLES = frozenset({"navigation", "banner", "contentinfo", "menu", "menubar"})
 _HEADING_TAGS = frozenset({"h2", "h3", "h4", "h5", "strong", "b"})
+_TITLE_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _WRAPPER_TAGS = frozenset({"div", "header", "span", "section"})
 _BLOCK_TAGS = frozenset({"div", "section", "aside", "ul", "ol", "article", "p", "table", "dl"})
 _STOP_TAGS = frozenset({"body", "html", "[document]"})
@@ -101,8 +114,9 @@ _COMMENT_FRAGMENT_RE = re.compile(r"^(comments?|respond|reply|disqus_thread)", r
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
 _CAMEL_RE = re.compile(r"([a-z])([A-Z])")
 _SPACE_RE = re.compile(r"\s+")
+_JSON_WRAPPER_RE = re.compile(r"^\s*(<!\[CDATA\[|<!--)|(\]\]>|-->)\s*$")
 
-_RELATED, _NAV, _AD = "related", "nav", "ad"
+_RELATED, _NAV, _AD, _LIST = "related", "nav", "ad", "list"
 
 
 # -- entry point -----------------------------------------------------------------------------
@@ -491,7 +505,8 @@ def _load_json(text: str) -> Any:
     if len(text) > MAX_JSON_LD_CHARS:
         return None
     try:
-        return json.loads(text)
+        # Some CMSs wrap the script in <![CDATA[ ]]> or <!-- -->, as Readability also allows.
+        return json.loads(_JSON_WRAPPER_RE.sub("", text))
     except (ValueError, RecursionError):
         return None
 
@@ -601,7 +616,23 @@ def _anchor_origin(anchor: Tag, kinds: _Kinds) -> str | None:
         return "rel-related"
     if kinds.in_related_paragraph(anchor):
         return "related-paragraph"
-    return "related-block" if kind == _RELATED else None
+    return "related-block" if kind == _RELATED and not _is_block_title(anchor) else None
+
+
+def _is_block_title(anchor: Tag) -> bool:
+    """True for a link in the heading that opens a related block: it names the block
+    ("More from <a>US & Canada</a>", BBC) and points at a section, not at a story."""
+    heading = anchor.find_parent(_TITLE_TAGS)
+    if heading is None:
+        return False
+    container = heading.parent
+    for _ in range(3):  # the heading sits at most two wrappers below its block
+        if not isinstance(container, Tag) or container.name in _STOP_TAGS:
+            return False
+        if _own_kind(container) == _RELATED:
+            return _leading_heading_tag(container) is heading
+        container = container.parent
+    return False
 
 
 class _Kinds:
@@ -632,47 +663,83 @@ class _Kinds:
             return False
         key = id(block)
         if key not in self._paragraphs:
-            self._paragraphs[key] = bool(_PARAGRAPH_RE.match(_fold(_leading_text(block, 60))))
+            self._paragraphs[key] = _is_related_paragraph(block)
         return self._paragraphs[key]
 
 
+def _is_related_paragraph(block: Tag) -> bool:
+    """True if a <p>/<li> starts "Related:", or is one of a run of one-link paragraphs that a
+    lone "Read more:" paragraph heads (the Washington Post's layout)."""
+    if _PARAGRAPH_RE.match(_fold(_leading_text(block, 60))):
+        return True
+    if not _is_link_only(block):
+        return False
+    for sibling in block.find_previous_siblings(block.name, limit=MAX_LABELLED_RUN):
+        if not isinstance(sibling, Tag):
+            continue
+        text = _fold(_leading_text(sibling, 60))
+        label = _PARAGRAPH_RE.match(text)
+        if label is not None:
+            return not text[label.end() :].strip()
+        if text and not _is_link_only(sibling):
+            return False
+    return False
+
+
+def _is_link_only(block: Tag) -> bool:
+    """True if all the text of an element is the text of its one link."""
+    anchors = block.find_all("a", limit=2)
+    if len(anchors) != 1:
+        return False
+    return _clean_text(block.get_text(" ")) == _clean_text(anchors[0].get_text(" "))
+
+
 def _own_kind(tag: Tag) -> str | None:
-    """What this element alone says it is: an ad slot, navigation, a related block or nothing."""
-    tokens = [t.lower() for t in (*_tokens(tag, "class"), *_tokens(tag, "id"))]
+    """What this element alone says it is: an ad slot, navigation, a site-wide list, a related
+    block or nothing."""
+    # A BEM modifier ("fc-item--is-commentable") styles its block; the block name says what it is.
+    tokens = [t.lower().split("--", 1)[0] for t in (*_tokens(tag, "class"), *_tokens(tag, "id"))]
+    tokens = [t for t in tokens if t and not _MODIFIER_TOKEN_RE.match(t)]
     if any(_AD_TOKEN_RE.match(t) for t in tokens):
         return _AD
     if tag.name in _NAV_TAGS or _attr(tag, "role").lower() in _NAV_ROLES:
         return _NAV
     if any(_NAV_TOKEN_RE.match(t) for t in tokens):
         return _NAV
-    if _says_related(tag):
+    labels = _labels(tag)
+    if any(_SITE_LIST_RE.search(label) for label in labels):
+        return _LIST
+    if any(_RELATED_RE.search(label) for label in labels):
         return _RELATED
     return None
 
 
-def _says_related(tag: Tag) -> bool:
-    """True if attributes, a leading heading or the heading just before mark a related block."""
-    labels = [*_tokens(tag, "class"), *_tokens(tag, "id"), _attr(tag, "aria-label")]
+def _labels(tag: Tag) -> list[str]:
+    """What names a block, folded: class, id, aria-label, data-* and its (leading) heading."""
+    raw = [*_tokens(tag, "class"), *_tokens(tag, "id"), _attr(tag, "aria-label")]
     for name, value in tag.attrs.items():
         if name.startswith("data-"):
-            labels.extend((name[5:], value[:100] if isinstance(value, str) else ""))
-    if any(_RELATED_RE.search(_fold(label)) for label in labels if label):
-        return True
-    if tag.name not in _BLOCK_TAGS:
-        return False
-    heading = _leading_heading(tag) or _previous_heading(tag)
-    return heading is not None and bool(_RELATED_RE.search(_fold(heading)))
+            raw.extend((name[5:], value[:100] if isinstance(value, str) else ""))
+    if tag.name in _BLOCK_TAGS:
+        raw.append(_leading_heading(tag) or _previous_heading(tag) or "")
+    return [_fold(label) for label in raw if label]
 
 
-def _leading_heading(tag: Tag, depth: int = 0) -> str | None:
+def _leading_heading(tag: Tag) -> str | None:
     """The text of a heading that opens `tag` (looking through up to two wrapper levels)."""
+    heading = _leading_heading_tag(tag)
+    return _leading_text(heading, 80) if heading is not None else None
+
+
+def _leading_heading_tag(tag: Tag, depth: int = 0) -> Tag | None:
+    """The heading element that opens `tag`, through up to two wrapper levels."""
     first = _first_child_element(tag)
     if first is None:
         return None
     if first.name in _HEADING_TAGS:
-        return _leading_text(first, 80)
+        return first
     if first.name in _WRAPPER_TAGS and depth < 2:
-        return _leading_heading(first, depth + 1)
+        return _leading_heading_tag(first, depth + 1)
     return None
 
 

@@ -77,9 +77,9 @@ def test_title_and_canonical_on_readability_pages(corpus_dir: Path) -> None:
         canonicals += info.canonical_url == declared
     print(f"\nreadability: title exact {titles}/{len(pages)}, canonical {canonicals}/{len(pages)}")
     assert len(pages) == 26
-    # The 3 misses are Readability keeping a suffix we cut (" - Breitbart", "| author") or
-    # picking another headline variant (theverge); see the report.
-    assert titles >= 23
+    # The 2 misses are Readability keeping a suffix we cut (" - Breitbart", "| author"); see
+    # docs/accuracy.md. theverge's JSON-LD sits in <![CDATA[ ]]>, which is now read.
+    assert titles >= 24
     assert canonicals == 26
 
 
@@ -531,3 +531,76 @@ def test_looks_like_story_on_newspaper4k_url_list(corpus_dir: Path) -> None:
     right = sum(looks_like_story(url) is is_story for is_story, url in cases)
     print(f"\nlooks_like_story on newspaper4k test_urls.txt: {right}/{len(cases)}")
     assert right >= len(cases) - 2
+
+
+# -- rules learned on the hand-labelled corpus pages (tests/related_labels.json) -------------
+
+
+def test_json_ld_in_cdata_or_comment_is_read() -> None:
+    for wrapped in ('<![CDATA[ {"@type": "NewsArticle", "headline": "H"} ]]>',
+                    '<!-- {"@type": "NewsArticle", "headline": "H"} -->'):  # fmt: skip
+        html = f'<title>Site</title><script type="application/ld+json">{wrapped}</script>'
+        assert parse_page(html, PAGE).title == "H"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<aside class="related js-outbrain-anchor"><a href="{u}">x</a></aside>',  # Guardian
+        '<div class="related"><div class="hide-read-more-ad"><a href="{u}">x</a></div></div>',
+        '<div class="related"><div class="card card--is-commentable">'
+        '<a href="{u}">x</a></div></div>',
+    ],
+)
+def test_hooks_and_modifiers_do_not_make_ads_or_navigation(body: str) -> None:
+    assert _urls(body.format(u=_story(1))) == [_abs(1)]
+
+
+def test_site_wide_lists_inside_a_related_block_are_not_related() -> None:
+    body = (
+        '<aside class="article-related">'
+        f'<div><h2>News latest</h2><a href="{_story(1)}">a</a></div>'
+        f'<div><h3>Most read</h3><a href="{_story(2)}">b</a></div>'
+        f'<div class="trending-list"><a href="{_story(3)}">c</a></div>'
+        f'<div><h3>More on this story</h3><a href="{_story(4)}">d</a></div>'
+        "</aside>"
+    )
+    assert _urls(body) == [_abs(4)]
+
+
+def test_link_in_the_heading_of_a_related_block_is_its_title() -> None:
+    body = (
+        '<div class="more-from-this-index"><h2><a href="/news/us_and_canada">US</a></h2>'
+        f'<div><h3><a href="{_story(1)}">Story one</a></h3></div></div>'
+    )
+    assert _urls(body) == [_abs(1)]
+
+
+def test_lone_read_more_label_heads_the_one_link_paragraphs_after_it() -> None:
+    body = (
+        f'<article><p>Text with <a href="{_story(9)}">a citation</a>.</p>'
+        "<p><b>Read more:</b></p>"
+        f'<p><a href="{_story(1)}">One</a></p><p><a href="{_story(2)}">Two</a></p></article>'
+    )
+    links = _related(body)
+    assert [(link.url, link.origin) for link in links] == [
+        (_abs(1), "related-paragraph"),
+        (_abs(2), "related-paragraph"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<p>Plain text.</p><p><a href="{u}">One</a></p>',  # no label above
+        '<p>Read more:</p><p>A sentence in between.</p><p><a href="{u}">One</a></p>',
+        '<p>Read more: about this below.</p><p><a href="{u}">One</a></p>',  # not a lone label
+    ],
+)
+def test_one_link_paragraph_without_a_lone_label_is_not_related(body: str) -> None:
+    assert _urls(body.format(u=_story(1))) == []
+
+
+def test_bracketed_read_label() -> None:
+    body = f'<p><i><a href="{_story(1)}">[Read: Why it matters]</a></i></p>'
+    assert _urls(body) == [_abs(1)]
