@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check crawler tests bench
+	$(VENV)/bin/ruff check crawler tests bench accuracy
 	$(VENV)/bin/mypy --strict crawler
 
 bench: $(STAMP)

@@ -6,7 +6,6 @@ import argparse
 import os
 import platform
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bench import peers
@@ -23,7 +22,8 @@ WORKLOAD_TITLES = {
 HEADER = (
     "| tool | runs | wall s | req/s (server, p1–p99) | requests | req per CPU s | CPU s "
     "| peak RSS MB "
-    "| bytes transferred | bytes stored | dead precision | dead recall | soft-404 caught | notes |"
+    "| bytes transferred | bytes stored | dead precision | dead recall | soft-404 caught "
+    "| load | notes |"
 )
 
 
@@ -71,9 +71,19 @@ def _soft(rows: Sequence[Row]) -> str:
     return f"{caught:.0f} / {rows[0].soft404_truth}"
 
 
+def _notes(rows: Sequence[Row]) -> str:
+    """Notes every run shared, then the ones that differed, run by run."""
+    shared = [n for n in rows[0].notes if all(n in r.notes for r in rows)]
+    varied = [", ".join(n for n in r.notes if n not in shared) for r in rows]
+    text = "; ".join(shared)
+    if any(varied):
+        text += ("; " if text else "") + "by run: " + " / ".join(v or "–" for v in varied)
+    return text[:400]
+
+
 def table_row(tool: str, rows: Sequence[Row]) -> str:
     """One tool's medians as a markdown table row."""
-    notes = sorted({n for r in rows for n in r.notes})
+    notes = _notes(rows)
     return (
         f"| {tool} | {len(rows)} | {_fmt(_med(rows, lambda r: r.wall))} "
         f"| {_fmt(_med(rows, _rate), ',.0f')} "
@@ -82,7 +92,8 @@ def table_row(tool: str, rows: Sequence[Row]) -> str:
         f"| {_fmt(_med(rows, lambda r: r.rss_mb), '.1f')} | {_mb(_med(rows, _bytes))} "
         f"| {_mb(_med(rows, lambda r: r.stored_bytes))} "
         f"| {_fmt(_med(rows, lambda r: r.precision))} "
-        f"| {_fmt(_med(rows, lambda r: r.recall))} | {_soft(rows)} | {'; '.join(notes)[:300]} |"
+        f"| {_fmt(_med(rows, lambda r: r.recall))} | {_soft(rows)} "
+        f"| {_fmt(_med(rows, lambda r: r.load), '.1f')} | {notes} |"
     )
 
 
@@ -124,11 +135,13 @@ def _separator(header: str) -> str:
     return "|" + "---|" * (header.count("|") - 1)
 
 
-def machine_lines(args: argparse.Namespace, command: str, load: tuple[float, float]) -> list[str]:
+def machine_lines(
+    args: argparse.Namespace, command: str, load: tuple[float, float], date: str
+) -> list[str]:
     """Where and how the figures were taken."""
     return [
         f"- Command: `{command}` (from the repository root; `make bench` runs it without options)",
-        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Date: {date} (the end of the run)",
         f"- Machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}, Linux {platform.release()}",
         f"- Python {platform.python_version()}; "
         f"load average at start / end: {load[0]:.2f} / {load[1]:.2f}",
@@ -146,11 +159,12 @@ def render(
     help_time: float | None,
     load: tuple[float, float],
     over_budget: bool,
+    date: str,
 ) -> str:
     """The whole RESULTS.md page."""
     from bench import targets
 
-    lines = ["# Benchmark results", "", *machine_lines(args, command, load), ""]
+    lines = ["# Benchmark results", "", *machine_lines(args, command, load, date), ""]
     lines += _peer_lines(rows)
     for workload in ("flat", "deep"):
         by_tool = group(rows, workload)
@@ -199,7 +213,9 @@ METHOD = [
     "- **wall s** runs from spawning the client to its exit (interpreter start-up included).",
     "  **CPU s** and **peak RSS** come from `os.wait4()` on that client process alone.",
     "  **req per CPU s** (server-counted requests / client CPU seconds) is the figure least",
-    "  disturbed by other work on a shared machine; wall time and req/s are not.",
+    "  disturbed by other work on a shared machine; wall time and req/s are not. **load** is",
+    "  the machine's 1-minute load average when the run started (2 CPUs: above 2 means the",
+    "  client and the fake web shared the CPUs with other work).",
     "- **bytes transferred**: response status lines, headers and bodies plus request lines and",
     "  headers, as counted by the server (aiohttp's own Server/Date headers as a constant).",
     "- **bytes stored**: the crawler's data directory (SQLite file) after the run.",

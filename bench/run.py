@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="1 run, scale 0.1, no throttled LinkChecker"
     )
+    parser.add_argument("--from-json", type=Path, help="only re-render a run's results.json")
     parser.add_argument("--output", type=Path, help="default bench/RESULTS.md (quick: bench/out/)")
     args = parser.parse_args(argv)
     if args.output is None:
@@ -253,8 +255,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the bench and write the results."""
+    """Run the bench and write the results (or only re-render them with `--from-json`)."""
     args = parse_args(argv)
+    if args.from_json is not None:
+        rerender(args.from_json, args.output)
+        return
     bench = Bench(args)
     command = " ".join([".venv/bin/python -m bench", *(sys.argv[1:] if argv is None else argv)])
     print(f"bench: {command}  (raw output in {bench.out})", flush=True)
@@ -263,11 +268,45 @@ def main(argv: list[str] | None = None) -> None:
     for workload in args.workload:
         print(f"workload {workload}", flush=True)
         bench.run_workload(workload)
-    raw = {"command": command, "rows": [asdict(r) for r in bench.rows], "skipped": bench.skipped}
+    raw = {
+        "command": command,
+        "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "help_time": help_time,
+        "load": [load_start, load_average()],
+        "over_budget": bench.over_budget(),
+        "rows": [asdict(r) for r in bench.rows],
+        "skipped": bench.skipped,
+    }
     (bench.out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+    write_results(raw, bench.rows, args, args.output)
+
+
+def write_results(
+    raw: dict[str, Any], rows: list[Row], args: argparse.Namespace, out: Path
+) -> None:
+    """Render the results page, keeping the hand-written notes of the previous one."""
+    load = raw.get("load") or [rows[0].load if rows else 0.0, rows[-1].load if rows else 0.0]
     text = report.render(
-        bench.rows, bench.skipped, command=command, args=args, help_time=help_time,
-        load=(load_start, load_average()), over_budget=bench.over_budget(),
+        rows, raw["skipped"], command=raw["command"], args=args, help_time=raw["help_time"],
+        date=raw.get("date") or f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC (rendered)",
+        load=(load[0], load[1]), over_budget=bool(raw.get("over_budget")),
     )  # fmt: skip
-    args.output.write_text(text + kept_notes(args.output))
-    print(f"wrote {args.output}", flush=True)
+    out.write_text(text + kept_notes(out))
+    print(f"wrote {out}", flush=True)
+
+
+def rerender(path: Path, out: Path) -> None:
+    """Write the results page again from a run's results.json, without measuring anything."""
+    raw = json.loads(path.read_text())
+    codes = {tool.name: tool.ok_codes for tool in all_tools()}
+    rows = []
+    for data in raw["rows"]:
+        row = Row(**{k: v for k, v in data.items() if k in Row.__dataclass_fields__})
+        row.failed = row.timed_out or row.returncode not in codes.get(row.tool, (0,))
+        if not row.failed:
+            row.notes = [n for n in row.notes if not n.startswith("exit ")]
+        rows.append(row)
+    if "help_time" not in raw:
+        raw["help_time"] = measure_help()
+    args = parse_args(raw["command"].split()[3:])
+    write_results(raw, rows, args, out)

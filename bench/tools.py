@@ -128,13 +128,17 @@ def parse_crawler(ctx: RunContext, stdout: str) -> Findings:
     nodes = [n for n in _walk(data["root"]) if n.get("relation") != "root"]
     assert ctx.data_dir is not None
     bodies, body_bytes = body_counts(ctx.data_dir)
+    notes = [f"outcome {data.get('outcome')}, {len(nodes)} nodes"]
+    errors = sum(1 for n in nodes if n.get("verdict") == "error")
+    if errors:  # e.g. timeouts: an `error` node is neither dead nor ok
+        notes.append(f"{errors} error verdicts")
     return Findings(
         dead={n["url"] for n in nodes if n.get("verdict") == "dead"},
         soft404={n["url"] for n in nodes if n.get("verdict") == "soft404"},
         stored_bytes=directory_size(ctx.data_dir),
         bodies=bodies,
         body_bytes=body_bytes,
-        notes=[f"outcome {data.get('outcome')}, {len(nodes)} nodes"],
+        notes=notes,
     )
 
 
@@ -209,7 +213,10 @@ def all_tools() -> list[Tool]:
             ok_codes=(0, 1),
         ),
         Tool(
-            "linkchecker-default", _linkchecker(throttle=True), _parse_peer(peers.parse_linkchecker)
+            "linkchecker-default",
+            _linkchecker(throttle=True),
+            _parse_peer(peers.parse_linkchecker),
+            ok_codes=(0, 1),
         ),
     ]
 

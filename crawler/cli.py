@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from crawler.model import Snapshot
 
 EXIT_OK, EXIT_ERROR, EXIT_DEAD, EXIT_CONFIG = 0, 1, 2, 3
-OUTPUT_FORMATS = ("tree", "json", "markdown")
+OUTPUT_FORMATS = ("tree", "json", "markdown", "html", "csv", "junit", "warc")
 KINDS = ("text", "html", "markdown")
 
 

@@ -12,40 +12,62 @@ Choices made on purpose:
 - A body larger than `max_body_bytes` is cut there: the first bytes are kept with
   `truncated=True` and no failure, since the start of a page is what parsing needs. The cap
   counts *decoded* bytes, so a gzip bomb stops at the cap too; gzip and deflate are inflated
-  here with zlib's `max_length`, because httpx inflates each network read whole (a 64 KiB
-  read of a bomb is 64 MB) before we could stop it.
+  here with zlib's `max_length` and brotli's `output_buffer_limit`, because httpx inflates each
+  network read whole (a 64 KiB read of a bomb is 64 MB) before we could stop it. A body with
+  stacked codings (`gzip, br`) is not read at all: they cannot be inflated within the cap.
 - Bodies are kept only for 2xx answers to a GET asked with `want_body=True` and a textual
   content type; other bodies are never read.
 - A HEAD answering 429 or 503 is not followed by a GET: the server asked us to slow down,
   and the retry loop will come back.
+- Private addresses are refused twice unless allowed: before each hop (`_check_address`, both
+  transports) and, with aiohttp, at connection time by `PublicOnlyResolver`, so a host whose DNS
+  answer changes between the check and the connection (DNS rebinding) is refused too.
+- A URL that parses but that no client could request (a bad IPv6 literal, an invalid A-label, a
+  DNS label over 63 bytes) is `INVALID_URL` before any request, never an exception.
+- `user:pass@` is sent as a Basic Authorization header (httpx's behaviour) and removed from the
+  URL handed to the transport, which aiohttp refuses to combine with that header.
+- Crawl-delay from a host's robots.txt (once fetched, i.e. for hosts of related pages) spaces the
+  requests to that host, capped by `robots.MAX_CRAWL_DELAY`; the wait happens before the per-URL
+  deadline starts, so politeness never turns into a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import errno
+import re
 import socket
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from urllib.parse import urlsplit
+from typing import Protocol
 
 import aiohttp
+import brotli
 import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
 from crawler.config import FetchSettings
 from crawler.model import Failure, FetchResult, Hop
-from crawler.robots import RobotsCache
-from crawler.urls import host_key, is_http_url, is_private_address, join_url, redact_url
+from crawler.robots import HostPacer, RobotsCache
+from crawler.urls import (
+    host_key,
+    is_http_url,
+    is_private_address,
+    join_url,
+    redact_url,
+    request_url,
+)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RETRY_FAILURES = frozenset({Failure.TIMEOUT, Failure.RESET})
@@ -72,6 +94,7 @@ _DNS_MESSAGES = (
     "getaddrinfo failed",
 )
 _RESET_MESSAGES = ("disconnect", "reset", "closed", "incomplete", "peer")
+_SCHEME_RE = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.\-]*):")
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
     httpx.HTTPError,
     httpx.InvalidURL,
@@ -79,7 +102,33 @@ TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
     zlib.error,
+    brotli.error,
 )
+# What the address check is given: host and port in, the addresses it resolves to out.
+Resolve = Callable[[str, int | None], Awaitable[list[str]]]
+
+
+class PrivateAddressError(OSError):
+    """A host resolved to a private address at connection time (see `PublicOnlyResolver`)."""
+
+
+class _Inflater(Protocol):
+    """A streaming decoder whose output per call is bounded (zlib's `max_length`)."""
+
+    def decompress(self, data: bytes, max_length: int, /) -> bytes:
+        """Decode more input, returning at most about `max_length` bytes."""
+        ...
+
+
+class _BrotliInflater:
+    """brotli with bounded output per call: httpx's decoder would inflate a bomb's read whole."""
+
+    def __init__(self) -> None:
+        self._decompressor = brotli.Decompressor()
+
+    def decompress(self, data: bytes, max_length: int, /) -> bytes:
+        """Decode `data`, stopping the output near `max_length` bytes."""
+        return bytes(self._decompressor.process(data, output_buffer_limit=max(max_length, 1)))
 
 
 @dataclass(slots=True)
@@ -173,6 +222,8 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
 def _classify(exc: BaseException) -> Failure | None:
     """The Failure one exception stands for, or None if it says nothing specific."""
     code = getattr(exc, "errno", None)
+    if isinstance(exc, PrivateAddressError):
+        return Failure.PRIVATE_ADDRESS
     if isinstance(exc, socket.gaierror | aiohttp.ClientConnectorDNSError) or _is_dns_text(exc):
         return Failure.DNS
     if isinstance(exc, ssl.SSLError | ssl.CertificateError | aiohttp.ClientSSLError):
@@ -226,6 +277,8 @@ def _redirect_problem(
     """Why following a redirect to `target` is refused, or None if it may be followed."""
     if target is None or not is_http_url(target):
         return Failure.BAD_REDIRECT, f"redirect to a non-http(s) location: {redact_url(location)}"
+    if url_problem(target) is not None:
+        return Failure.BAD_REDIRECT, f"redirect to a malformed URL: {redact_url(location)}"
     if any(hop.url == target for hop in hops):
         return Failure.REDIRECT_LOOP, f"redirect loop back to {redact_url(target)}"
     if len(hops) > limit:
@@ -242,11 +295,66 @@ def _needs_get(head: FetchResult) -> bool:
 
 
 def _scheme_failure(url: str) -> FetchResult:
-    """The result for a URL no request is made for: another scheme, or no host."""
-    scheme = urlsplit(url.strip()).scheme.lower()
+    """The result for a URL no request is made for: another scheme, or no valid host."""
+    match = _SCHEME_RE.match(url)
+    scheme = match.group(1).lower() if match else ""
     if scheme and scheme not in ("http", "https"):
         return FetchResult(url, attempts=0, failure=Failure.UNSUPPORTED_SCHEME, detail=scheme)
-    return FetchResult(url, attempts=0, failure=Failure.INVALID_URL, detail="not an http(s) URL")
+    detail = "malformed http(s) URL" if scheme else "not an http(s) URL"
+    return FetchResult(url, attempts=0, failure=Failure.INVALID_URL, detail=detail)
+
+
+def url_problem(url: str) -> str | None:
+    """Why an http(s) URL cannot be requested (bad IPv6 literal, A-label, label length), or None."""
+    try:
+        parsed = httpx.URL(url)
+        parsed.host  # noqa: B018 - decodes IDNA, raising on an invalid A-label
+        # The codec getaddrinfo applies to a str host: it refuses empty or over-63-byte labels.
+        parsed.raw_host.decode("ascii").encode("idna")
+    except (httpx.InvalidURL, ValueError) as exc:  # UnicodeError and idna.IDNAError are ValueErrors
+        return _describe(exc)
+    return None
+
+
+def _move_credentials(request: httpx.Request) -> None:
+    """Send `user:pass@` as Basic auth (as httpx does) and take it out of the transport's URL."""
+    url = request.url
+    if not (url.username or url.password):
+        return
+    if "authorization" not in request.headers:
+        token = base64.b64encode(f"{url.username}:{url.password}".encode()).decode("ascii")
+        request.headers["Authorization"] = f"Basic {token}"
+    request.url = url.copy_with(username=None, password=None)
+
+
+async def resolve_host(host: str, port: int | None) -> list[str]:
+    """The addresses `host` resolves to, from the system resolver (getaddrinfo)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(sockaddr[0]) for *_, sockaddr in infos]
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """aiohttp resolver refusing hosts with a private address: what is checked is what is used."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner if inner is not None else aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The inner resolver's answer; PrivateAddressError if any address is private."""
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            if is_private_address(result["host"]):
+                raise PrivateAddressError(
+                    f"{host} resolves to a private address ({result['host']})"
+                )
+        return results
+
+    async def close(self) -> None:
+        """Close the inner resolver."""
+        await self._inner.close()
 
 
 def _conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -318,11 +426,13 @@ def _aiohttp_session_factory(
     """A factory the transport calls on its first request, i.e. inside the running loop."""
 
     def make_session() -> aiohttp.ClientSession:
+        guard = None if settings.allow_private_networks else PublicOnlyResolver()
         connector = aiohttp.TCPConnector(
             limit=settings.concurrency,
             limit_per_host=settings.per_host_concurrency,
             ssl=context,
             keepalive_timeout=KEEPALIVE_EXPIRY,
+            resolver=guard,
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -344,9 +454,12 @@ class Fetcher:
         *,
         client: httpx.AsyncClient | None = None,
         robots: RobotsCache | None = None,
+        resolver: Resolve | None = None,
     ) -> None:
         self.settings = settings
         self.robots = robots if robots is not None else RobotsCache(settings.user_agent)
+        self.pacer = HostPacer()
+        self._resolve = resolver if resolver is not None else resolve_host
         self.stats = FetchStats()
         if client is not None:
             _install_hook(client)
@@ -390,6 +503,7 @@ class Fetcher:
         last_modified: str | None = None,
     ) -> FetchResult:
         """Fetch `url` (retries, redirects and body included) within the per-URL deadline."""
+        await self._wait_crawl_delay(url)
         started = time.monotonic()
         trace = _Trace()
         headers = _conditional_headers(etag, last_modified)
@@ -401,7 +515,11 @@ class Fetcher:
             result = FetchResult(url, failure=Failure.TIMEOUT, detail=detail)
         elapsed_ms = (time.monotonic() - started) * 1000
         return replace(
-            result, attempts=trace.attempts, statuses=tuple(trace.statuses), elapsed_ms=elapsed_ms
+            result,
+            url=url,
+            attempts=trace.attempts,
+            statuses=tuple(trace.statuses),
+            elapsed_ms=elapsed_ms,
         )
 
     async def allowed_by_robots(self, url: str) -> bool:
@@ -413,7 +531,15 @@ class Fetcher:
         return self.robots.crawl_delay(url)
 
     async def _fetch_robots(self, url: str) -> FetchResult:
-        return await self.fetch(url, want_body=True)
+        result = await self.fetch(url, want_body=True)
+        self.pacer.record(url)  # Crawl-delay counts from this request on
+        return result
+
+    async def _wait_crawl_delay(self, url: str) -> None:
+        """Wait for this host's next Crawl-delay slot (no wait for hosts that set none)."""
+        seconds = self.pacer.reserve(url, self.crawl_delay(url))
+        if seconds > 0:
+            await asyncio.sleep(seconds)
 
     async def _fetch_checked(
         self, url: str, want_body: bool, headers: Mapping[str, str], trace: _Trace
@@ -421,6 +547,10 @@ class Fetcher:
         """Refuse unsupported or private URLs before any request, then fetch with retries."""
         if not is_http_url(url):
             return _scheme_failure(url)
+        url = request_url(url)  # the URL Standard's reading of `http:/x`, as is_http_url's
+        problem = url_problem(url)
+        if problem is not None:
+            return FetchResult(url, attempts=0, failure=Failure.INVALID_URL, detail=problem)
         blocked = await self._check_address(url)
         if blocked is not None:
             return self._to_result(url, "GET", url, blocked, [])
@@ -509,14 +639,12 @@ class Fetcher:
         if self.settings.allow_private_networks:
             return None
         parsed = httpx.URL(url)
-        loop = asyncio.get_running_loop()
         try:
-            infos = await loop.getaddrinfo(parsed.host, parsed.port, type=socket.SOCK_STREAM)
-        except OSError as exc:
+            addresses = await self._resolve(parsed.raw_host.decode("ascii"), parsed.port)
+        except (OSError, UnicodeError) as exc:
             failure, detail = map_exception(exc)
             return _Answer(failure=failure, detail=detail)
-        for *_, sockaddr in infos:
-            address = str(sockaddr[0])
+        for address in addresses:
             if is_private_address(address):
                 detail = f"{parsed.host} resolves to a private address ({address})"
                 return _Answer(failure=Failure.PRIVATE_ADDRESS, detail=detail)
@@ -538,6 +666,7 @@ class Fetcher:
             self.stats.requests += 1
             try:
                 request = self.client.build_request(method, url, headers=headers)
+                _move_credentials(request)
                 response = await self.client.send(request, stream=True)
             except TRANSPORT_ERRORS as exc:
                 failure, detail = map_exception(exc)
@@ -555,6 +684,8 @@ class Fetcher:
         wanted = read_body and 200 <= status < 300 and response.request.method != "HEAD"
         if not wanted or not is_text_type(response.headers.get("content-type")):
             return _Answer(status, response.headers)
+        if _is_stacked(response.headers.get("content-encoding")):
+            return _Answer(status, response.headers)  # cannot be inflated within the cap
         try:
             body, truncated = await self._read_capped(response)
         except TRANSPORT_ERRORS as exc:
@@ -582,13 +713,27 @@ class Fetcher:
         return b"".join(chunks), False
 
 
-def _inflater(content_encoding: str | None) -> zlib._Decompress | None:
-    """A zlib inflater for gzip/deflate bodies; None leaves decoding to httpx (identity, br...)."""
-    encoding = (content_encoding or "").strip().lower()
+def _codings(content_encoding: str | None) -> list[str]:
+    """The content codings applied, in order, without `identity`."""
+    names = (part.strip().lower() for part in (content_encoding or "").split(","))
+    return [name for name in names if name and name != "identity"]
+
+
+def _is_stacked(content_encoding: str | None) -> bool:
+    """True for more than one content coding (RFC 9110 §8.4 allows it; hardly anyone does it)."""
+    return len(_codings(content_encoding)) > 1
+
+
+def _inflater(content_encoding: str | None) -> _Inflater | None:
+    """A bounded inflater for gzip/deflate/br bodies; None leaves decoding to httpx (identity)."""
+    codings = _codings(content_encoding)
+    encoding = codings[0] if len(codings) == 1 else ""
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if encoding == "deflate":  # RFC 9110 §8.4.1.2: zlib format; 32 also accepts a gzip header
         return zlib.decompressobj(32 + zlib.MAX_WBITS)
+    if encoding == "br":
+        return _BrotliInflater()
     return None
 
 

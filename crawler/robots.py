@@ -8,11 +8,17 @@ Unavailable robots.txt means "allowed": a 4xx (RFC 9309 §2.3.1.3), and, by this
 choice, also a 5xx after retries or a transport failure. RFC 9309 §2.3.1.4 asks crawlers to
 assume a complete disallow for an unreachable file; a link checker that then reported every
 link of a flaky host as blocked would be less useful than one that checks them.
+
+`Crawl-delay` (not in RFC 9309; protego reads it) is applied by `HostPacer`: requests to a host
+start at least that many seconds apart, capped by `MAX_CRAWL_DELAY` so one robots.txt asking
+for an hour cannot stall a crawl.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -23,6 +29,8 @@ from crawler.urls import host_key
 
 # RFC 9309 §2.5: crawlers must parse at least 500 KiB; we parse exactly that much.
 MAX_ROBOTS_BYTES = 500 * 1024
+# The longest Crawl-delay honoured, in seconds (a constant until Settings has a field for it).
+MAX_CRAWL_DELAY = 10.0
 
 FetcherGet = Callable[[str], Awaitable[FetchResult]]
 
@@ -34,7 +42,10 @@ def parse_robots(robots_txt: str) -> Protego:
 
 def robots_url(url: str) -> str | None:
     """The robots.txt URL governing `url`, or None when `url` has no http(s) host."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unbalanced IPv6 bracket: no host to ask
+        return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}/robots.txt"
@@ -88,3 +99,29 @@ class RobotsCache:
             if key not in self._rules:
                 self._rules[key] = rules_from_result(await fetcher_get(key))
         return self._rules[key]
+
+
+class HostPacer:
+    """Start times per host, spaced by a Crawl-delay; the clock is passed in for tests."""
+
+    def __init__(
+        self, cap: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.cap = cap
+        self.clock = clock
+        self._last: dict[str, float] = {}
+
+    def reserve(self, url: str, delay: float | None) -> float:
+        """Seconds to wait before a request to `url`'s host may start; that start is booked."""
+        if not delay or delay <= 0 or not math.isfinite(delay):
+            return 0.0
+        delay = min(delay, MAX_CRAWL_DELAY if self.cap is None else self.cap)
+        key, now = host_key(url), self.clock()
+        start = max(now, self._last.get(key, -math.inf) + delay)
+        self._last[key] = start
+        return start - now
+
+    def record(self, url: str) -> None:
+        """Note a request to `url`'s host that started now (robots.txt itself)."""
+        key = host_key(url)
+        self._last[key] = max(self._last.get(key, -math.inf), self.clock())

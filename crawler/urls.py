@@ -176,6 +176,11 @@ def is_http_url(url: str) -> bool:
     return authority is not None and authority[0] in HTTP_SCHEMES
 
 
+def request_url(url: str) -> str:
+    """`url` spelled for an HTTP client: trimmed, `http:/x` and `http:\\\\x` read as `http://x`."""
+    return _SPECIAL_SCHEME_RE.sub(r"\1://", url.strip(), count=1)
+
+
 def host_key(url: str) -> str:
     """The `host:port` used for per-host limits, port always explicit; "" without a host."""
     authority = _authority(url)
