@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import mimetypes
 import os
@@ -52,6 +53,9 @@ NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
 
 
 Progress = Callable[[int, int], None]  # told nodes finished and nodes known so far
+
+
+_normalize = functools.lru_cache(maxsize=65536)(normalize_url)  # a crawl asks about a URL often
 
 
 def utcnow() -> datetime:
@@ -105,6 +109,9 @@ class Crawl:
         self.finalize = finalize
         self.probes: dict[str, asyncio.Task[tuple[str | None, str | None] | None]] = {}
         self.same_body: dict[tuple[str, str], list[Node]] = {}
+        self.previous: dict[str, PreviousFetch] = {}  # prefetched for the references, in one query
+        self.completed: set[int] = set()  # keys of nodes that reached a verdict
+        self.dirty: dict[int, Node] = {}  # nodes changed after they were queued for the store
         self.settings = settings
         self.fetcher = fetcher
         self.store = store
@@ -130,7 +137,7 @@ class Crawl:
 
     def _root_node(self) -> Node:
         url = self.article.base_url or self.article.source
-        root = Node(url=url, normalized_url=normalize_url(url), relation=Relation.ROOT, depth=0)
+        root = Node(url=url, normalized_url=_normalize(url), relation=Relation.ROOT, depth=0)
         root.key, self.next_key = 0, 1
         root.verdict, root.title = Verdict.OK, self.article.title
         return root
@@ -138,7 +145,7 @@ class Crawl:
     def _new_node(self, link: Link, parent: Node, relation: Relation) -> Node:
         node = Node(
             url=link.url,
-            normalized_url=normalize_url(link.url),
+            normalized_url=_normalize(link.url),
             relation=relation,
             depth=parent.depth + 1,
             key=self.next_key,
@@ -182,6 +189,8 @@ class Crawl:
                 insecure=snap.insecure,
                 settings={"owner": owner_info()},
             )
+            urls = [_normalize(link.url) for link in self.article.links]
+            self.previous = await asyncio.to_thread(self.store.previous_fetches, urls)
         if self.root_result is not None:
             self._apply(snap.root, self.root_result, None, self.root_result.body)
             snap.root.title = self.article.title
@@ -195,12 +204,9 @@ class Crawl:
         self._mark_result_duplicates()
         if cut_short:
             for node in snap.root.walk():
-                event = self.finished.get(node.key)
-                if event is not None and not event.is_set():
-                    node.verdict, node.reason = (
-                        Verdict.SKIPPED,
-                        "not checked: the crawl was cut short",
-                    )
+                if node.key not in self.completed and node.relation is not Relation.ROOT:
+                    self.dirty[node.key] = node
+                    node.verdict, node.reason = Verdict.SKIPPED, CUT_SHORT_REASON
             snap.outcome = Outcome.PARTIAL
         else:
             snap.outcome = self._outcome()
@@ -256,6 +262,7 @@ class Crawl:
         self._finish(node)
 
     def _mark_duplicate(self, node: Node, first: Node, kind: DuplicateKind) -> None:
+        self.dirty[node.key] = node
         node.add_flag(Flag.DUPLICATE)
         node.duplicate_of = first.url
         node.duplicate_kind = kind.value
@@ -287,7 +294,7 @@ class Crawl:
             page = await self._fetch(node, follow)
         if follow and page is not None and node.verdict in (Verdict.OK, Verdict.REDIRECTED):
             for link in page.related:
-                if normalize_url(link.url) in self.by_normalized:
+                if _normalize(link.url) in self.by_normalized:
                     continue  # already in the tree: related blocks cross-link, no need to repeat
                 self._schedule(group, self._new_node(link, node, Relation.RELATED))
         self._finish(node)
@@ -346,6 +353,7 @@ class Crawl:
         sha, title = probe
         if sha == node.content_sha256 or (title is not None and title == page.title):
             for twin in twins:
+                self.dirty[twin.key] = twin
                 twin.verdict = Verdict.SOFT404
                 twin.reason = "the site answers made-up paths with this same page (a soft 404)"
 
@@ -360,6 +368,8 @@ class Crawl:
     async def _previous(self, node: Node) -> PreviousFetch | None:
         if self.store is None:
             return None
+        if node.relation is Relation.REFERENCE:  # asked for all references at the start
+            return self.previous.get(node.normalized_url)
         return await asyncio.to_thread(self.store.previous_fetch, node.normalized_url)
 
     async def _stored_body(self, sha256: str) -> bytes | None:
@@ -412,6 +422,7 @@ class Crawl:
             self.pending.body_bytes += len(body)
 
     def _finish(self, node: Node) -> None:
+        self.completed.add(node.key)
         if node.key in self.finished:
             self.finished[node.key].set()
         self.done += 1
@@ -435,7 +446,10 @@ class Crawl:
         async with self.flush_lock:
             pending, self.pending = self.pending, _Pending()
             if final:
-                pending.nodes.update({n.key: n for n in snap.root.walk()})
+                # Nodes changed after they were queued go again; after a finalize hook (which may
+                # change any node) every node does.
+                changed = snap.root.walk() if self.finalize is not None else self.dirty.values()
+                pending.nodes.update({n.key: n for n in changed})
             await asyncio.to_thread(_write_batch, store, snap.snapshot_id, pending)
             if final and snap.finished_at is not None:
                 await asyncio.to_thread(
@@ -453,8 +467,8 @@ class Crawl:
         for node in sorted(self.snapshot.root.walk(), key=lambda n: n.key):
             if node.relation is Relation.ROOT or Flag.DUPLICATE in node.flags:
                 continue
-            final = normalize_url(node.final_url) if node.final_url else None
-            canonical = normalize_url(node.canonical_url) if node.canonical_url else None
+            final = _normalize(node.final_url) if node.final_url else None
+            canonical = _normalize(node.canonical_url) if node.canonical_url else None
             first = seen_final.get(final) if final else None
             if first is not None:
                 self._mark_duplicate(node, first, DuplicateKind.REDIRECT)
@@ -473,6 +487,7 @@ class Crawl:
                     Verdict.DEAD,
                     Verdict.ERROR,
                 ):
+                    self.dirty[node.key] = node
                     node.reason = f"{NETWORK_DOWN_REASON} ({node.reason})"
                     node.verdict = Verdict.ERROR
                     if Flag.DEAD in node.flags:
@@ -482,8 +497,8 @@ class Crawl:
 
 
 def _write_batch(store: Store, snapshot_id: int, pending: _Pending) -> None:
-    for body in pending.bodies:
-        store.put_body(body)
+    if pending.bodies:
+        store.put_bodies(pending.bodies)
     if pending.nodes:
         store.save_nodes(snapshot_id, list(pending.nodes.values()))
 

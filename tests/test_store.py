@@ -364,6 +364,21 @@ def test_previous_fetch_and_link_history_span_snapshots(store: Store) -> None:
     assert [h.snapshot_id for h in store.link_history(url, limit=1)] == [queued]
     assert store.link_history("https://a.example/never") == []
 
+    batch = store.previous_fetches([url, "https://a.example/other", "https://a.example/never"])
+    assert set(batch) == {url, "https://a.example/other"}
+    assert batch[url] == previous
+    assert batch["https://a.example/other"] == store.previous_fetch("https://a.example/other")
+
+
+def test_put_bodies_stores_each_content_once(store: Store) -> None:
+    one, two = b"<p>one</p>" * 100, b"<p>two</p>" * 100
+    first = store.put_body(one)
+    digests = store.put_bodies([one, two, two])
+    assert digests[0] == first and digests[1] == digests[2] != first
+    assert store.get_body(digests[1]) == two
+    assert store.stats()["bodies"] == 2
+    assert store.put_bodies([]) == []
+
 
 def test_missing_snapshot_is_a_store_error(store: Store) -> None:
     with pytest.raises(StoreError, match="no snapshot 999"):

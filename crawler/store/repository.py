@@ -315,6 +315,45 @@ class Store:
         )
 
     @_guarded
+    def previous_fetches(self, normalized_urls: Sequence[str]) -> dict[str, PreviousFetch]:
+        """`previous_fetch` for many URLs in one query per 500 (a window function picks the latest)."""
+        found: dict[str, PreviousFetch] = {}
+        unique = list(dict.fromkeys(normalized_urls))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            ranked = (
+                select(
+                    nodes.c.normalized_url,
+                    nodes.c.snapshot_id,
+                    nodes.c.etag,
+                    nodes.c.last_modified,
+                    nodes.c.content_sha256,
+                    nodes.c.verdict,
+                    nodes.c.status_code,
+                    func.row_number()
+                    .over(
+                        partition_by=nodes.c.normalized_url,
+                        order_by=(snapshots.c.started_at.desc(), snapshots.c.id.desc(), nodes.c.key),
+                    )
+                    .label("rank"),
+                )
+                .join(snapshots, snapshots.c.id == nodes.c.snapshot_id)
+                .where(nodes.c.normalized_url.in_(chunk), nodes.c.verdict != Verdict.SKIPPED.value)
+                .subquery()
+            )
+            with self.engine.connect() as conn:
+                for row in conn.execute(select(ranked).where(ranked.c.rank == 1)):
+                    found[row.normalized_url] = PreviousFetch(
+                        snapshot_id=row.snapshot_id,
+                        etag=row.etag,
+                        last_modified=row.last_modified,
+                        content_sha256=row.content_sha256,
+                        verdict=Verdict(row.verdict),
+                        status_code=row.status_code,
+                    )
+        return found
+
+    @_guarded
     def link_history(self, normalized_url: str, limit: int = 100) -> list[HistoryEntry]:
         """How a URL fared in each snapshot, newest first (duplicate nodes left out)."""
         stmt = (
@@ -363,6 +402,36 @@ class Store:
         with self._write() as conn, conn.begin():
             conn.execute(stmt, row)
         return digest
+
+    @_guarded
+    def put_bodies(self, datas: Sequence[bytes]) -> list[str]:
+        """Store many bodies at once (one query for what exists, one transaction); their sha256s."""
+        digests = [hashlib.sha256(data).hexdigest() for data in datas]
+        wanted = dict(zip(digests, datas, strict=True))
+        if not wanted:
+            return digests
+        with self.engine.connect() as conn:
+            present = set(
+                conn.execute(select(bodies.c.sha256).where(bodies.c.sha256.in_(list(wanted))))
+                .scalars()
+                .all()
+            )
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "sha256": digest,
+                "size": len(data),
+                "created_at": now,
+                "data": zlib.compress(data, BODY_COMPRESSION_LEVEL),
+            }
+            for digest, data in wanted.items()
+            if digest not in present
+        ]
+        if rows:
+            stmt = _dialect_insert(self.engine, bodies).on_conflict_do_nothing()
+            with self._write() as conn, conn.begin():
+                conn.execute(stmt, rows)
+        return digests
 
     @_guarded
     def has_body(self, sha256: str) -> bool:
