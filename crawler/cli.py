@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from crawler.cliutil import Context, open_store, pass_context, render_snapshot
+from crawler.cliutil import Context, check_output, open_store, pass_context, render_snapshot
 
 if TYPE_CHECKING:
     from crawler.model import Snapshot
@@ -134,6 +134,7 @@ def crawl(
             verify_tls=False if insecure else None,
         )
     )
+    check_output(fmt, output, stored=not no_store)
     source_kind = SourceKind(kind) if kind else None
     stdin = sys.stdin.buffer if source == "-" else None
     with _progress(not no_progress) as progress:
@@ -141,6 +142,7 @@ def crawl(
             snapshot = asyncio.run(
                 run_crawl(source, settings, kind=source_kind, stdin=stdin, progress=progress)
             )
+            render_snapshot(snapshot, fmt, output)
         else:
             with open_store(settings) as store:
                 snapshot = asyncio.run(
@@ -153,7 +155,7 @@ def crawl(
                         progress=progress,
                     )
                 )
-    render_snapshot(snapshot, fmt, output)
+                render_snapshot(snapshot, fmt, output, store)
     sys.exit(_exit_code(snapshot))
 
 
@@ -202,9 +204,10 @@ def links(ctx: Context, source: str, kind: str | None, verbose: bool) -> None:
 @pass_context
 def show(ctx: Context, snapshot_id: int, fmt: str, output: Path | None) -> None:
     """Print a stored snapshot again."""
+    check_output(fmt, output)
     with open_store(ctx.settings()) as store:
         snapshot = store.load_snapshot(snapshot_id)
-    render_snapshot(snapshot, fmt, output)
+        render_snapshot(snapshot, fmt, output, store)
 
 
 @cli.command()

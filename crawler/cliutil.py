@@ -60,10 +60,44 @@ def write_output(text: str, output: Path | None) -> None:
         raise CrawlerError(f"{output}: cannot write output: {exc.strerror}") from exc
 
 
-def render_snapshot(snapshot: Snapshot, fmt: str, output: Path | None) -> None:
-    from crawler.report import render
+def check_output(fmt: str, output: Path | None, *, stored: bool = True) -> None:
+    """Fail early (a usage error) when a binary format has no file or no stored bodies to read."""
+    from crawler.report import BINARY_FORMATS
 
+    if fmt in BINARY_FORMATS and output is None:
+        raise click.UsageError(f"--format {fmt} writes a binary file: give -o FILE")
+    if fmt in BINARY_FORMATS and not stored:
+        raise click.UsageError(f"--format {fmt} is written from the stored bodies: drop --no-store")
+
+
+def render_snapshot(
+    snapshot: Snapshot, fmt: str, output: Path | None, store: Store | None = None
+) -> None:
+    """Render and write; with a store, `warc` reads the bodies and `html` the link timelines."""
+    from crawler.report import BINARY_FORMATS, render, render_bytes
+
+    if fmt in BINARY_FORMATS:
+        check_output(fmt, output, stored=store is not None)
+        assert output is not None and store is not None
+        gzip = not output.name.endswith(".warc")  # .warc.gz (the usual) unless asked otherwise
+        write_bytes(render_bytes(snapshot, fmt, store.get_body, gzip=gzip), output)
+        return
+    timelines = None
+    if fmt == "html" and store is not None:
+        from crawler.web.queries import report_timelines
+
+        timelines = report_timelines(store, snapshot)
     color = (
         output is None and fmt == "tree" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )
-    write_output(render(snapshot, fmt, color=color), output)
+    write_output(render(snapshot, fmt, color=color, timelines=timelines), output)
+
+
+def write_bytes(data: bytes, output: Path) -> None:
+    """Write a binary report to `output`."""
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        from crawler.errors import CrawlerError
+
+        raise CrawlerError(f"{output}: cannot write output: {exc.strerror}") from exc

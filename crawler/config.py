@@ -42,6 +42,8 @@ DEFAULT_MAX_RELATED_PER_PAGE = 50
 DEFAULT_DEAD_AFTER_RUNS = 2
 DEFAULT_GRACE_SECONDS = 30.0
 DEFAULT_JITTER_SECONDS = 0.0
+DEFAULT_DASHBOARD_HOST = "127.0.0.1"
+DEFAULT_DASHBOARD_PORT = 8080
 
 ENV_PREFIX = "CRAWLER_"
 
@@ -126,6 +128,14 @@ class AlertSettings(_Section):
     apprise: list[str] = Field(default_factory=list)
 
 
+class DashboardSettings(_Section):
+    """`crawler serve`: where it listens and the token that unlocks actions."""
+
+    host: str = DEFAULT_DASHBOARD_HOST
+    port: int = Field(DEFAULT_DASHBOARD_PORT, ge=0, le=65535)
+    token: str | None = None
+
+
 class Settings(_Section):
     """All settings, one typed object."""
 
@@ -135,6 +145,7 @@ class Settings(_Section):
     history: HistorySettings = HistorySettings()
     daemon: DaemonSettings = DaemonSettings()
     alerts: AlertSettings = AlertSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     watch: list[WatchConfig] = Field(default_factory=list)
 
 

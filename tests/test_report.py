@@ -364,7 +364,7 @@ def test_render_dispatch(capsys: pytest.CaptureFixture[str]) -> None:
     assert render(snap, "tree", color=True) == render_tree(snap, color=True)
     assert render(snap, "json") == render_json(snap)
     assert render(snap, "markdown") == render_markdown(snap)
-    assert set(FORMATS) == {"tree", "text", "json", "markdown"}
+    assert set(FORMATS) == {"tree", "text", "json", "markdown", "html", "csv", "junit"}
     with pytest.raises(ValueError, match="unknown format"):
         render(snap, "yaml")
     assert capsys.readouterr().out == ""  # renderers return strings, never print

@@ -316,7 +316,7 @@ class Store:
 
     @_guarded
     def previous_fetches(self, normalized_urls: Sequence[str]) -> dict[str, PreviousFetch]:
-        """`previous_fetch` for many URLs in one query per 500 (a window function picks the latest)."""
+        """`previous_fetch` for many URLs: one query per 500, a window function picks the latest."""
         found: dict[str, PreviousFetch] = {}
         unique = list(dict.fromkeys(normalized_urls))
         for start in range(0, len(unique), 500):
@@ -333,7 +333,11 @@ class Store:
                     func.row_number()
                     .over(
                         partition_by=nodes.c.normalized_url,
-                        order_by=(snapshots.c.started_at.desc(), snapshots.c.id.desc(), nodes.c.key),
+                        order_by=(
+                            snapshots.c.started_at.desc(),
+                            snapshots.c.id.desc(),
+                            nodes.c.key,
+                        ),
                     )
                     .label("rank"),
                 )

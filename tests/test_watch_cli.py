@@ -1,0 +1,117 @@
+"""The watch commands of the CLI: watch add/list/remove, history and diff, run through `main`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crawler.cli import main
+from crawler.config import load_settings
+from crawler.crawl import run_crawl
+from crawler.store import Store
+from tests.fakesite import FakeSite
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(name="config")
+def config_fixture(tmp_path: Path) -> Path:
+    """A config file whose store lives in tmp_path; fetches may reach loopback."""
+    path = tmp_path / "crawler.toml"
+    path.write_text(
+        "[fetch]\nallow_private_networks = true\nbackoff_base = 0.01\nbackoff_max = 0.05\n"
+        f"[store]\ndata_dir = {json.dumps(str(tmp_path / 'data'))}\n"
+    )
+    return path
+
+
+def crawler(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run `crawler --config CONFIG ARGS...`; its exit code, stdout and stderr."""
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(config), *args])
+    out, err = capsys.readouterr()
+    code = exited.value.code
+    return (code if isinstance(code, int) else 1), out, err
+
+
+def test_watch_add_list_remove(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = crawler(config, capsys, "watch", "add", "story.md", "--every", "6h")
+    assert code == 0 and out.startswith("added watch 1: every 6h, next run ")
+    code, out, _ = crawler(config, capsys, "watch", "add", "story.md", "--every", "360m")
+    assert code == 0 and out.startswith("unchanged watch 1: every 6h")
+    code, out, _ = crawler(config, capsys, "watch", "add", "story.md", "--cron", "0 7 * * *")
+    assert code == 0 and out.startswith("updated watch 1: cron 0 7 * * *, next run ")
+    assert out.rstrip().endswith(" 07:00:00Z")
+    code, out, _ = crawler(
+        config, capsys, "watch", "add", "https://news.example/a", "--every", "1d", "--depth", "2"
+    )
+    assert code == 0 and out.startswith("added watch 2: every 1d")
+
+    code, out, _ = crawler(config, capsys, "watch", "list")
+    header, first, second = out.splitlines()
+    assert header.split("\t")[:3] == ["id", "schedule", "depth"]
+    assert first.split("\t")[:5] == ["1", "cron 0 7 * * *", "-", "-", "never run"]
+    assert second.split("\t")[:3] == ["2", "every 1d", "2"]
+    assert second.endswith("\thttps://news.example/a")
+
+    assert crawler(config, capsys, "watch", "remove", "1")[:2] == (0, "removed watch 1\n")
+    code, _, err = crawler(config, capsys, "watch", "remove", "1")
+    assert code == 1 and "no watch 1" in err
+    assert len(crawler(config, capsys, "watch", "list")[1].splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--every", "soon"], "invalid interval 'soon'"),
+        (["--cron", "at seven"], "invalid cron expression"),
+        (["--every", "1h", "--cron", "0 7 * * *"], "exactly one of --every and --cron"),
+        ([], "exactly one of --every and --cron"),
+    ],
+)
+def test_watch_add_rejects_bad_schedules(
+    config: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, _, err = crawler(config, capsys, "watch", "add", "story.md", *args)
+    assert code == 3 and message in err
+    code, out, err = crawler(config, capsys, "watch", "list")
+    assert code == 0 and out == "" and "No watches" in err
+
+
+async def test_history_and_diff(
+    config: Path, tmp_path: Path, fake_site: FakeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings(config, overrides={"crawl": {"depth": 0}})
+    article = tmp_path / "story.md"
+    target = fake_site.url("/news/target.html")
+    article.write_text(f"# Story\n\n- [record]({target})\n- [gone]({fake_site.url('/gone')})\n")
+    with Store.open(settings.store.url()) as store:
+        before = await run_crawl(str(article), settings, store=store)
+        fake_site.set_status("/news/target.html", 404)
+        article.write_text(f"# Story\n\n- [record]({target})\n- [new]({fake_site.url('/dead')})\n")
+        after = await run_crawl(str(article), settings, store=store)
+
+    code, out, _ = crawler(config, capsys, "history", target + "?utm_source=feed")
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert code == 0 and [line[0] for line in lines] == [
+        str(after.snapshot_id),
+        str(before.snapshot_id),
+    ]
+    assert [line[2:5] for line in lines] == [["complete", "dead", "404"], ["complete", "ok", "200"]]
+
+    code, out, _ = crawler(config, capsys, "diff", str(before.snapshot_id), str(after.snapshot_id))
+    assert code == 0
+    first, second = (
+        f"{s.snapshot_id} ({s.started_at.isoformat(timespec='seconds')})" for s in (before, after)
+    )
+    assert out.splitlines()[0] == f"{article}: snapshot {first} -> {second}"
+    assert f"Added (1):\n  + {fake_site.url('/dead')}\n" in out
+    assert f"Removed (1):\n  - {fake_site.url('/gone')}\n" in out
+    assert f"Verdict changes (1):\n  ~ ok -> dead: {target}\n" in out
+
+    code, _, err = crawler(config, capsys, "history", fake_site.url("/never-seen"))
+    assert code == 1 and "no history for" in err
+    code, _, err = crawler(config, capsys, "diff", str(before.snapshot_id), "999")
+    assert code == 1 and "no snapshot 999" in err
