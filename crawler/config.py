@@ -42,6 +42,8 @@ DEFAULT_MAX_RELATED_PER_PAGE = 50
 DEFAULT_DEAD_AFTER_RUNS = 2
 DEFAULT_GRACE_SECONDS = 30.0
 DEFAULT_JITTER_SECONDS = 0.0
+DEFAULT_HOST_RATE = 5.0  # requests per second per host, shared by all workers (cluster mode)
+DEFAULT_HOST_BURST = 1
 DEFAULT_DASHBOARD_HOST = "127.0.0.1"
 DEFAULT_DASHBOARD_PORT = 8080
 
@@ -71,6 +73,8 @@ class FetchSettings(_Section):
     verify_tls: bool = True
     allow_private_networks: bool = False
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    host_rate: float = Field(DEFAULT_HOST_RATE, gt=0)  # cluster mode: requests/s per host
+    host_burst: int = Field(DEFAULT_HOST_BURST, ge=1)
 
 
 class CrawlSettings(_Section):
@@ -94,6 +98,9 @@ class StoreSettings(_Section):
     def url(self) -> str:
         """The SQLAlchemy URL: the configured one, else SQLite in the data directory."""
         if self.database_url:
+            scheme, sep, rest = self.database_url.partition("://")
+            if sep and scheme in ("postgresql", "postgres"):
+                return f"postgresql+psycopg://{rest}"  # the driver we ship, not psycopg2
             return self.database_url
         return f"sqlite:///{self.data_dir / 'crawler.db'}"
 

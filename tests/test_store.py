@@ -35,6 +35,7 @@ from crawler.store import Store
 from crawler.store.tables import bodies, metadata, nodes, watches
 
 REPO = Path(__file__).resolve().parents[1]
+HEAD_REVISION = "0002"  # the newest file in crawler/store/migrations/versions
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -429,7 +430,7 @@ def test_migration_builds_the_declared_schema_and_upgrade_is_repeatable(db_url: 
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
             version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
     assert diff == []
-    assert version == "0001"
+    assert version == HEAD_REVISION
     with Store.open(db_url) as second:  # upgrading an up-to-date database changes nothing
         assert [i.snapshot_id for i in second.list_snapshots()] == [snapshot_id]
     with Store.open(db_url, upgrade=False) as third:

@@ -101,6 +101,30 @@ watches = Table(
     Index(None, "next_run_at"),
 )
 
+# One row per dispatched run of a watch, keyed by its due time (cluster mode, migration 0002).
+watch_runs = Table(
+    "watch_runs",
+    metadata,
+    Column("watch_id", Integer, ForeignKey("watches.id", ondelete="CASCADE"), primary_key=True),
+    Column("due_at", UTCDateTime, primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("snapshot_id", Integer, nullable=True),
+    Column("worker", Text, nullable=True),
+    Index(None, "status"),
+)
+
+# The per-host request budget shared by all workers: a GCRA theoretical arrival time per host.
+host_budget = Table(
+    "host_budget",
+    metadata,
+    Column("host", Text, primary_key=True),
+    Column("tat", Float, nullable=False),
+)
+
 snapshots = Table(
     "snapshots",
     metadata,
