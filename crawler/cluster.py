@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import socket
@@ -46,13 +45,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from crawler.budget import HostGate, open_postgres_gate
 from crawler.config import Settings
 from crawler.errors import ConfigError
-from crawler.fetch import Fetcher, build_client
+from crawler.fetch import Fetcher
 from crawler.model import Outcome
 from crawler.store import Store
 from crawler.store.engine import WRITE
 from crawler.store.tables import UTCDateTime, snapshots, watch_runs, watches
 from crawler.store.watches import get_watch
-from crawler.urls import host_key
 from crawler.watching import run_watch
 
 log = logging.getLogger("crawler.cluster")
@@ -341,24 +339,8 @@ def host_rate(settings: Settings) -> tuple[float, int]:
 
 @contextlib.asynccontextmanager
 async def open_gated_fetcher(settings: Settings, gate: HostGate) -> AsyncIterator[Fetcher]:
-    """A Fetcher that asks `gate` before every request on the wire.
-
-    Uses `Fetcher(settings, gate=...)` when fetch.py has it; until then an httpx request hook
-    on the client does the same (it runs once per request sent: redirects and retries too).
-    """
-    if "gate" in inspect.signature(Fetcher).parameters:
-        extra: dict[str, Any] = {"gate": gate}
-        async with Fetcher(settings.fetch, **extra) as fetcher:
-            yield fetcher
-        return
-
-    async def ask_gate(request: Any) -> None:
-        await gate.acquire(host_key(str(request.url)))
-
-    client = build_client(settings.fetch)
-    hooks = client.event_hooks
-    client.event_hooks = {**hooks, "request": [ask_gate, *hooks["request"]]}
-    async with client, Fetcher(settings.fetch, client=client) as fetcher:
+    """A Fetcher that asks `gate` before every request on the wire (redirects, retries too)."""
+    async with Fetcher(settings.fetch, gate=gate) as fetcher:
         yield fetcher
 
 

@@ -47,17 +47,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 import brotli
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp import AiohttpTransport
-from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result
 from tenacity.wait import wait_exponential_jitter
 
 from crawler.config import FetchSettings
+
+if TYPE_CHECKING:
+    from crawler.budget import HostGate
 from crawler.model import Failure, FetchResult, Hop
 from crawler.robots import HostPacer, RobotsCache
 from crawler.urls import (
@@ -72,6 +75,9 @@ from crawler.urls import (
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RETRY_FAILURES = frozenset({Failure.TIMEOUT, Failure.RESET})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# How long a URL may wait in all (queued behind its host's other URLs, then fetched) before it is
+# given up, as a multiple of url_timeout. The deadline proper starts when its first request goes.
+QUEUE_BACKSTOP_FACTOR = 10
 # HEAD answers after which a GET would only repeat the problem or ignore the server's wish.
 NO_GET_AFTER_HEAD = frozenset(
     {Failure.DNS, Failure.REFUSED, Failure.CONNECT, Failure.TLS, Failure.TIMEOUT}
@@ -146,6 +152,15 @@ class _Trace:
 
     attempts: int = 0
     statuses: list[int | None] = field(default_factory=list)
+    # The per-URL deadline starts when the first request gets its slot: time queued behind
+    # other URLs of a busy host is the crawl's own doing, not the server's slowness.
+    deadline: float | None = None
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (the whole budget before it started)."""
+        if self.deadline is None:
+            return float("inf")
+        return self.deadline - asyncio.get_running_loop().time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,8 +470,10 @@ class Fetcher:
         client: httpx.AsyncClient | None = None,
         robots: RobotsCache | None = None,
         resolver: Resolve | None = None,
+        gate: HostGate | None = None,
     ) -> None:
         self.settings = settings
+        self.gate = gate
         self.robots = robots if robots is not None else RobotsCache(settings.user_agent)
         self.pacer = HostPacer()
         self._resolve = resolver if resolver is not None else resolve_host
@@ -508,11 +525,11 @@ class Fetcher:
         trace = _Trace()
         headers = _conditional_headers(etag, last_modified)
         try:
-            async with asyncio.timeout(self.settings.url_timeout):
+            # A backstop only: each request is bounded by the per-URL deadline (see _Trace).
+            async with asyncio.timeout(self.settings.url_timeout * QUEUE_BACKSTOP_FACTOR):
                 result = await self._fetch_checked(url, want_body, headers, trace)
         except TimeoutError:
-            detail = f"no answer within the {self.settings.url_timeout:g} s deadline per URL"
-            result = FetchResult(url, failure=Failure.TIMEOUT, detail=detail)
+            result = FetchResult(url, failure=Failure.TIMEOUT, detail=self._deadline_detail())
         elapsed_ms = (time.monotonic() - started) * 1000
         return replace(
             result,
@@ -521,6 +538,9 @@ class Fetcher:
             statuses=tuple(trace.statuses),
             elapsed_ms=elapsed_ms,
         )
+
+    def _deadline_detail(self) -> str:
+        return f"no answer within the {self.settings.url_timeout:g} s deadline per URL"
 
     async def allowed_by_robots(self, url: str) -> bool:
         """True if the host's robots.txt lets our user agent fetch `url` (fetched once per host)."""
@@ -554,9 +574,10 @@ class Fetcher:
         blocked = await self._check_address(url)
         if blocked is not None:
             return self._to_result(url, "GET", url, blocked, [])
+        tries = self.settings.retries + 1
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.retries + 1),
-            wait=self._wait,
+            stop=lambda state: state.attempt_number >= tries or trace.remaining() <= 0,
+            wait=lambda state: max(0.0, min(self._wait(state), trace.remaining())),
             retry=retry_if_result(should_retry),
             before_sleep=self._count_retry,
             retry_error_callback=_last_result,
@@ -584,23 +605,23 @@ class Fetcher:
         trace.attempts += 1
         trace.statuses.append(None)  # stays None if the deadline cuts this attempt short
         if want_body or not self.settings.head_first:
-            result = await self._follow("GET", url, headers, want_body)
+            result = await self._follow("GET", url, headers, want_body, trace)
         else:
-            result = await self._follow("HEAD", url, headers, False)
+            result = await self._follow("HEAD", url, headers, False, trace)
             if _needs_get(result):
-                result = await self._follow("GET", url, headers, False)
+                result = await self._follow("GET", url, headers, False, trace)
         trace.statuses[-1] = result.status_code
         return result
 
     async def _follow(
-        self, method: str, url: str, headers: Mapping[str, str], read_body: bool
+        self, method: str, url: str, headers: Mapping[str, str], read_body: bool, trace: _Trace
     ) -> FetchResult:
         """Send `method` to `url` and follow redirects by hand, recording every hop."""
         hops: list[Hop] = []
         current = url
         while True:
             blocked = await self._check_address(current) if hops else None
-            answer = blocked or await self._send(method, current, headers, read_body)
+            answer = blocked or await self._send(method, current, headers, read_body, trace)
             location = answer.headers.get(LOCATION_HEADER)
             if answer.status not in REDIRECT_STATUSES or location is None:
                 return self._to_result(url, method, current, answer, hops)
@@ -655,28 +676,43 @@ class Fetcher:
         """Hold a per-host slot, then a global one (so a busy host holds no global slot idle)."""
         key = host_key(url)
         host = self._hosts.setdefault(key, asyncio.Semaphore(self.settings.per_host_concurrency))
-        async with host, self._global:
-            yield
+        async with host:
+            if self.gate is not None:  # the cluster's shared per-host budget
+                await self.gate.acquire(key)
+            async with self._global:
+                yield
 
     async def _send(
-        self, method: str, url: str, headers: Mapping[str, str], read_body: bool
+        self, method: str, url: str, headers: Mapping[str, str], read_body: bool, trace: _Trace
     ) -> _Answer:
-        """One request on the wire; transport errors come back as a mapped failure."""
+        """One request on the wire, within the URL's deadline; failures come back mapped."""
         async with self._slot(url):
+            loop = asyncio.get_running_loop()
+            if trace.deadline is None:
+                trace.deadline = loop.time() + self.settings.url_timeout
             self.stats.requests += 1
             try:
-                request = self.client.build_request(method, url, headers=headers)
-                _move_credentials(request)
-                response = await self.client.send(request, stream=True)
-            except TRANSPORT_ERRORS as exc:
-                failure, detail = map_exception(exc)
-                return _Answer(failure=failure, detail=detail)
-            try:
-                return await self._read(response, read_body)
-            finally:
-                self.stats.bytes_received += response.num_bytes_downloaded
-                with contextlib.suppress(*TRANSPORT_ERRORS):
-                    await response.aclose()
+                async with asyncio.timeout_at(trace.deadline):
+                    return await self._exchange(method, url, headers, read_body)
+            except TimeoutError:
+                return _Answer(failure=Failure.TIMEOUT, detail=self._deadline_detail())
+
+    async def _exchange(
+        self, method: str, url: str, headers: Mapping[str, str], read_body: bool
+    ) -> _Answer:
+        try:
+            request = self.client.build_request(method, url, headers=headers)
+            _move_credentials(request)
+            response = await self.client.send(request, stream=True)
+        except TRANSPORT_ERRORS as exc:
+            failure, detail = map_exception(exc)
+            return _Answer(failure=failure, detail=detail)
+        try:
+            return await self._read(response, read_body)
+        finally:
+            self.stats.bytes_received += response.num_bytes_downloaded
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                await response.aclose()
 
     async def _read(self, response: httpx.Response, read_body: bool) -> _Answer:
         """The answer of a response, with its body when asked for and worth keeping."""

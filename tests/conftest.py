@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,54 @@ def snapshot_schema() -> dict[str, object]:
     if not SCHEMA_PATH.is_file():
         pytest.skip("../shared/schema/snapshot.schema.json is not present")
     return dict(json.loads(SCHEMA_PATH.read_text()))
+
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this session (SQLAlchemy URL), dropped at the end.
+
+    Skips when the server on 127.0.0.1:5432 is not reachable (`.ci/run` starts it).
+    """
+    pytest.importorskip("psycopg")
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    admin = create_engine(
+        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+    )
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except OperationalError:
+        admin.dispose()
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    name = f"crawler_test_{secrets.token_hex(6)}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def empty_postgres(url: str) -> None:
+    """Drop every table (alembic_version too), so a test migrates from nothing."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """The session's PostgreSQL database, emptied for one test."""
+    empty_postgres(pg_database)
+    return pg_database

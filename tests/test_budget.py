@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import secrets
 import time
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -19,50 +17,7 @@ from crawler.budget import (
     reserve_slot,
 )
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
 pytestmark = pytest.mark.timeout(60)
-
-
-# -- a throwaway PostgreSQL database (skips when the server is down) -------------------------------
-@pytest.fixture(scope="session", name="pg_session_url")
-def pg_session_url_fixture() -> Iterator[str]:
-    """A PostgreSQL database for this session (SQLAlchemy URL), dropped at the end."""
-    pytest.importorskip("psycopg")
-    from sqlalchemy import create_engine
-    from sqlalchemy.exc import OperationalError
-
-    admin = create_engine(
-        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except OperationalError:
-        admin.dispose()
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    name = f"crawler_cluster_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-@pytest.fixture(name="pg_url")
-def pg_url_fixture(pg_session_url: str) -> str:
-    """The session database emptied (every table dropped) for one test."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(pg_session_url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
-    return pg_session_url
 
 
 def libpq(url: str) -> str:

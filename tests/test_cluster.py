@@ -21,11 +21,9 @@ import pytest
 from aiohttp import web
 
 from tests.fakesite import ARTICLE, FakeSite
-from tests.test_budget import (  # noqa: F401  (fixtures)
+from tests.test_budget import (
     libpq,
     max_in_window,
-    pg_session_url_fixture,
-    pg_url_fixture,
 )
 
 REPO = Path(__file__).resolve().parents[1]

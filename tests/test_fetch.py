@@ -492,3 +492,31 @@ def test_map_exception(exc: Exception, failure: Failure) -> None:
     mapped, detail = map_exception(exc)
     assert mapped is failure
     assert detail
+
+
+async def test_time_queued_behind_a_busy_host_is_not_the_servers_fault(
+    fake_site: FakeSite, transport: str
+) -> None:
+    """The per-URL deadline starts when the URL's request goes out, not while it waits its turn."""
+    settings = make_settings(transport, per_host_concurrency=1, url_timeout=1.5, retries=0)
+    urls = [fake_site.url(f"/slow?delay=0.6&n={i}") for i in range(4)]
+    async with Fetcher(settings) as fetcher:
+        results = await asyncio.gather(*(fetcher.fetch(u) for u in urls))
+    # One at a time: the last waited ~1.8 s for its slot, longer than the 1.5 s deadline.
+    assert [r.status_code for r in results] == [200, 200, 200, 200]
+    assert fake_site.peak_in_flight == 1
+
+
+async def test_gate_is_asked_before_every_request(fake_site: FakeSite, transport: str) -> None:
+    asked: list[str] = []
+
+    class Gate:
+        async def acquire(self, host: str) -> None:
+            asked.append(host)
+
+    settings = make_settings(transport)
+    async with Fetcher(settings, gate=Gate()) as fetcher:
+        result = await fetcher.fetch(fake_site.url("/redirect/2"))
+    assert result.status_code == 200
+    host = fake_site.base_url.removeprefix("http://")
+    assert asked == [host] * 3  # two redirect hops and the page

@@ -10,10 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crawler import dates
 from crawler.model import Link, PageInfo
+from crawler.pagemeta import parse_html
 from crawler.related import (
     MAX_HTML_BYTES,
     decode_html,
+    extract_canonical,
+    extract_heading,
+    extract_published,
+    extract_related,
+    extract_title,
     looks_like_story,
     parse_date,
     parse_page,
@@ -174,44 +181,10 @@ def test_canonical_relative_resolved_and_og_url_fallback() -> None:
     assert parse_page("<p>none</p>", page).canonical_url is None
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2015-07-24T05:36:09+01:00", "2015-07-24T05:36:09+01:00"),
-        ("2019-01-03T07:00:02.000Z", "2019-01-03T07:00:02+00:00"),
-        ("2017-11-03 03:01:00.000000", "2017-11-03T03:01:00"),
-        ("2017-11-16T14:15+0000", "2017-11-16T14:15:00+00:00"),
-        ("2021-11-01", "2021-11-01"),
-        ("20170113000004", "2017-01-13T00:00:04"),
-        ("Thu, 02 Nov 2023 10:00:00 GMT", "2023-11-02T10:00:00+00:00"),
-        ("2019/01/03", "2019-01-03"),
-        ("03.02.2022 15:34", "2022-02-03"),
-        ("17/03/2020", "2020-03-17"),
-        ("November 2, 2023", "2023-11-02"),
-        ("2 Nov. 2023", "2023-11-02"),
-        ("05/06/2020", None),  # day and month cannot be told apart
-        ("2023-02-30", None),
-        ("1850-01-01", None),
-        ("not a date", None),
-        ("", None),
-    ],
-)
-def test_parse_date(text: str, expected: str | None) -> None:
-    assert parse_date(text) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("https://x.com/2019/01/03/story/", "2019-01-03"),
-        ("https://x.com/news/2019-01-03-story", "2019-01-03"),
-        ("https://x.com/a/20190103/story", "2019-01-03"),
-        ("https://x.com/2019/13/40/story", None),
-        ("https://x.com/story-12345", None),
-    ],
-)
-def test_url_date(url: str, expected: str | None) -> None:
-    assert url_date(url) == expected
+def test_date_readers_are_re_exported_from_dates() -> None:
+    # The parametrized cases for both live in tests/test_dates.py.
+    assert parse_date is dates.parse_date
+    assert url_date is dates.url_date
 
 
 def test_published_sources_in_order() -> None:
@@ -445,6 +418,37 @@ def test_line_numbers_point_at_the_href() -> None:
     assert [link.line for link in links] == [5, 6]
 
 
+def test_line_is_the_tags_own_line_not_an_earlier_mention_of_the_href() -> None:
+    # The same URL cited in the text above the related block, and an href written with
+    # an entity: a search of the source for the href found the wrong line, or none.
+    html = (
+        f"<html><body>\n<p>See <a href='{_story(1)}'>this</a>.</p>\n<p>more</p>\n"
+        f"<div class='related'>\n<a href='{_story(2)}?a=1&amp;b=2'>two</a>\n"
+        f"<a href='{_story(1)}'>one</a>\n</div></body></html>"
+    )
+    links = parse_page(html, PAGE).related
+    assert [(link.url, link.line) for link in links] == [
+        (_abs(2) + "?a=1&b=2", 5),
+        (_abs(1), 6),
+    ]
+
+
+def test_json_ld_line_is_the_line_of_the_url_in_the_script() -> None:
+    html = (
+        '<html><head>\n<script type="application/ld+json">\n{"@type": "WebPage",\n'
+        f' "relatedLink": [\n  "{_abs(1)}",\n  "{_abs(2)}"]}}\n</script></head></html>'
+    )
+    links = parse_page(html, PAGE).related
+    assert [(link.origin, link.line) for link in links] == [("json-ld", 5), ("json-ld", 6)]
+
+
+def test_lines_past_libxml2s_counter_are_unknown_not_wrong() -> None:
+    filler = "<p>x</p>\n" * 70_000
+    html = f"<html><body>\n{filler}<div class='related'><a href='{_story(1)}'>x</a></div>"
+    links = parse_page(html, PAGE).related
+    assert [(link.url, link.line) for link in links] == [(_abs(1), None)]
+
+
 def test_related_capped_at_max_related() -> None:
     items = "".join(f'<li><a href="{_story(n % 28 + 1)}-{n}">s{n}</a></li>' for n in range(200))
     body = f'<div class="related"><ul>{items}</ul></div>'
@@ -459,6 +463,12 @@ def test_page_with_100000_links_stays_bounded() -> None:
     assert len(html.encode()) > MAX_HTML_BYTES  # the cap cuts it
     info = parse_page(html.encode(), PAGE)
     assert len(info.related) == 50
+
+
+def test_nothing_is_scanned_when_max_links_scanned_is_zero() -> None:
+    assert (
+        _urls(f'<div class="related"><a href="{_story(1)}">x</a></div>', max_links_scanned=0) == []
+    )
 
 
 def test_links_scanned_is_bounded() -> None:
@@ -604,3 +614,54 @@ def test_one_link_paragraph_without_a_lone_label_is_not_related(body: str) -> No
 def test_bracketed_read_label() -> None:
     body = f'<p><i><a href="{_story(1)}">[Read: Why it matters]</a></i></p>'
     assert _urls(body) == [_abs(1)]
+
+
+# -- metadata only, and the readers on an lxml tree ------------------------------------------
+
+
+def _corpus_pages(corpus: Path) -> list[tuple[Path, str]]:
+    base = corpus / "c_news_pages"
+    pages = [
+        (d / "source.html", f"https://example.com/{d.name}")
+        for d in (base / "readability").iterdir()
+    ]
+    index = json.loads((base / "htmldate" / "SUBSET_index.json").read_text())
+    pages += [(base / "htmldate" / entry["file"], url) for url, entry in index.items()]
+    return [(path, url) for path, url in sorted(pages) if path.is_file()]
+
+
+def test_metadata_only_reads_the_same_metadata_and_no_links(corpus_dir: Path) -> None:
+    with_related = 0
+    for path, url in _corpus_pages(corpus_dir):
+        html = path.read_bytes()
+        full, meta = parse_page(html, url), parse_page(html, url, metadata_only=True)
+        assert meta.related == ()
+        assert meta == PageInfo(full.title, full.heading, full.canonical_url, full.published,
+                                full.language)  # fmt: skip
+        with_related += bool(full.related)
+    assert with_related >= 20  # the comparison is not between two empty results
+
+
+def test_metadata_only_on_hostile_input() -> None:
+    assert parse_page(b"\x00\xff" * 1000, PAGE, metadata_only=True) == PageInfo(
+        published="2024-05-01"
+    )
+    assert parse_page("", PAGE, metadata_only=True) == PageInfo(published="2024-05-01")
+
+
+def test_public_readers_take_an_lxml_tree() -> None:
+    html = (
+        '<html><head><meta property="og:title" content="Storm hits">'
+        '<link rel="canonical" href="/x/storm-hits-coast"></head><body><h1>Storm hits</h1>'
+        f'<time datetime="2024-05-02">2 May</time><div class="related"><a href="{_story(1)}">'
+        "one</a></div></body></html>"
+    )
+    root = parse_html(html)
+    assert root is not None
+    assert extract_title(root) == "Storm hits"
+    assert extract_heading(root) == "Storm hits"
+    assert extract_canonical(root, PAGE) == "https://news.example.com/x/storm-hits-coast"
+    assert extract_published(root) == "2024-05-02"
+    links = extract_related(root, PAGE, max_related=5)
+    assert links == list(parse_page(html, PAGE).related)
+    assert [link.url for link in links] == [_abs(1)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 import select
 import signal
 import sqlite3
@@ -33,6 +32,7 @@ from crawler.errors import StoreError
 from crawler.model import Flag, Hop, Node, Outcome, Relation, Verdict
 from crawler.store import Store
 from crawler.store.tables import bodies, metadata, nodes, watches
+from tests.conftest import empty_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 HEAD_REVISION = "0002"  # the newest file in crawler/store/migrations/versions
@@ -43,39 +43,6 @@ pytestmark = pytest.mark.timeout(90)
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database for this session, dropped at the end."""
-    pytest.importorskip("psycopg")
-    admin = create_engine(
-        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except OperationalError:
-        admin.dispose()
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
-    name = f"crawler_test_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-def empty_postgres(url: str) -> None:
-    """Drop every table (alembic_version too), so each test migrates from nothing."""
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-        conn.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

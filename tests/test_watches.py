@@ -39,7 +39,6 @@ from tests.test_crawl import fast_settings
 pytestmark = pytest.mark.timeout(60)
 
 # The backend-parametrized database fixtures of tests/test_store.py, shared.
-pg_database = test_store.pg_database
 db_url = test_store.db_url
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

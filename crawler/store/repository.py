@@ -227,6 +227,13 @@ class Store:
         )
 
     @_guarded
+    def snapshot_info(self, snapshot_id: int) -> SnapshotInfo | None:
+        """One snapshot's row (watch id, outcome, summary), or None when there is no such id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(snapshots).where(snapshots.c.id == snapshot_id)).first()
+        return None if row is None else _info(row)
+
+    @_guarded
     def list_snapshots(self, source: str | None = None, limit: int = 50) -> list[SnapshotInfo]:
         """Snapshots, newest first, optionally of one source only."""
         stmt = select(snapshots).order_by(snapshots.c.started_at.desc(), snapshots.c.id.desc())
@@ -285,34 +292,7 @@ class Store:
     @_guarded
     def previous_fetch(self, normalized_url: str) -> PreviousFetch | None:
         """The latest actual fetch (verdict not "skipped") of a URL in any snapshot."""
-        stmt = (
-            select(
-                nodes.c.snapshot_id,
-                nodes.c.etag,
-                nodes.c.last_modified,
-                nodes.c.content_sha256,
-                nodes.c.verdict,
-                nodes.c.status_code,
-            )
-            .join(snapshots, snapshots.c.id == nodes.c.snapshot_id)
-            .where(
-                nodes.c.normalized_url == normalized_url, nodes.c.verdict != Verdict.SKIPPED.value
-            )
-            .order_by(snapshots.c.started_at.desc(), snapshots.c.id.desc(), nodes.c.key)
-            .limit(1)
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(stmt).first()
-        if row is None:
-            return None
-        return PreviousFetch(
-            snapshot_id=row.snapshot_id,
-            etag=row.etag,
-            last_modified=row.last_modified,
-            content_sha256=row.content_sha256,
-            verdict=Verdict(row.verdict),
-            status_code=row.status_code,
-        )
+        return self.previous_fetches([normalized_url]).get(normalized_url)
 
     @_guarded
     def previous_fetches(self, normalized_urls: Sequence[str]) -> dict[str, PreviousFetch]:

@@ -75,21 +75,7 @@ def list_watches(store: Store) -> list[Watch]:
 
 def snapshot_info(store: Store, snapshot_id: int) -> SnapshotInfo | None:
     """One snapshot's row (watch id included), or None."""
-    rows = _read(store, select(snapshots).where(snapshots.c.id == snapshot_id))
-    if not rows:
-        return None
-    row = rows[0]
-    return SnapshotInfo(
-        snapshot_id=row.id,
-        source=row.source,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        outcome=Outcome(row.outcome),
-        summary=dict(row.summary),
-        watch_id=row.watch_id,
-        insecure=bool(row.insecure),
-        settings=row.settings,
-    )
+    return store.snapshot_info(snapshot_id)
 
 
 def report_timelines(store: Store, snapshot: Snapshot) -> dict[str, list[HistoryEntry]]:
