@@ -31,12 +31,12 @@ is where secrets live.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
 from urllib.parse import urlsplit, urlunsplit
 
 from crawler.model import Failure, FetchResult, PageInfo, Verdict
-from crawler.urls import is_front_page, is_same_site, normalize_url
+from crawler.urls import host_key, is_front_page, is_same_site, normalize_url
 
 MAX_QUOTED_TITLE = 80
 
@@ -60,6 +60,10 @@ _FAILURES: dict[Failure, tuple[Verdict, str]] = {
 
 # Failures that show the checker's own network is not working (see `is_network_down`).
 NETWORK_FAILURES = frozenset({Failure.DNS, Failure.REFUSED, Failure.CONNECT, Failure.TIMEOUT})
+# What our own network going down looks like for a host that answered earlier in the same crawl:
+# its name no longer resolves, or it is unreachable. Not a refusal (the peer answered with a
+# reset) and not a timeout (slow pages time out on healthy networks every day).
+LOST_NETWORK_FAILURES = frozenset({Failure.DNS, Failure.CONNECT})
 
 _DEAD_STATUSES = frozenset({404, 410, 414})
 _BLOCKED_STATUSES: dict[int, str] = {
@@ -134,8 +138,8 @@ def _classify_success(result: FetchResult, page: PageInfo | None) -> tuple[Verdi
         return Verdict.SOFT404, f"the page says it is not found: {_quote(page)}"
     if moved and final is not None:
         return Verdict.REDIRECTED, f"redirected to {safe_url(final)}{_via(result)}"
-    if result.failure is Failure.TOO_LARGE:
-        return Verdict.OK, "answered, but the page is larger than the size limit"
+    if result.failure is Failure.TOO_LARGE or result.truncated:
+        return Verdict.OK, "answered, but the page is larger than the size limit (read in part)"
     return Verdict.OK, None
 
 
@@ -183,6 +187,28 @@ def is_network_down(results: Iterable[FetchResult]) -> bool:
             return False
         network_failures += result.failure in NETWORK_FAILURES
     return network_failures > 0
+
+
+def network_down_since(results: Sequence[FetchResult]) -> int | None:
+    """Where (in completion order) our own network went down, or None if it did not.
+
+    0 when nothing answered at all (`is_network_down`). Otherwise the start of the trailing run
+    of results that failed at the network level, when that run has at least two results and
+    names a host that answered earlier in the crawl but now cannot be resolved or reached.
+    """
+    if is_network_down(results):
+        return 0
+    start = len(results)
+    while start > 0 and not results[start - 1].answered:
+        if results[start - 1].failure not in NETWORK_FAILURES:
+            break
+        start -= 1
+    tail = results[start:]
+    if len(tail) < 2:
+        return None
+    answered = {host_key(r.final_url or r.url) for r in results[:start] if r.answered}
+    lost = any(r.failure in LOST_NETWORK_FAILURES and host_key(r.url) in answered for r in tail)
+    return start if lost else None
 
 
 def status_label(status: int) -> str:

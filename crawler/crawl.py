@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
-from crawler.classify import classify_result, is_network_down
+from crawler.classify import classify_result, network_down_since
 from crawler.config import Settings
 from crawler.errors import CrawlerError, SourceError
 from crawler.model import (
     DuplicateKind,
+    Failure,
     FetchResult,
     Flag,
     Link,
@@ -118,7 +119,8 @@ class Crawl:
         self.progress = progress
         self.clock = clock
         self.by_normalized: dict[str, Node] = {}
-        self.results: list[FetchResult] = []
+        self.results: list[FetchResult] = []  # in completion order, bodies dropped
+        self.fetched: list[Node] = []  # the node of each result
         self.pending = _Pending()
         self.next_key = 0
         self.total = 0
@@ -201,6 +203,7 @@ class Crawl:
     async def _end(self, *, cut_short: bool = False) -> None:
         """Cross-node flags, the outcome, then one final write that marks the snapshot finished."""
         snap = self.snapshot
+        self._resync_duplicates()
         self._mark_result_duplicates()
         if cut_short:
             for node in snap.root.walk():
@@ -309,7 +312,7 @@ class Crawl:
             etag=previous.etag if previous else None,
             last_modified=previous.last_modified if previous else None,
         )
-        self.results.append(dataclasses.replace(result, body=None))  # the frontier keeps no pages
+        self._record(node, result)
         body = result.body
         if result.status_code == 304 and previous is not None and previous.content_sha256:
             node.add_flag(Flag.NOT_MODIFIED)
@@ -317,7 +320,9 @@ class Crawl:
             body = await self._stored_body(previous.content_sha256)
         page = self._parse(result.content_type, body, result.final_url or node.url)
         self._apply(node, result, page, body)
-        await self._check_site_soft404(node, page)
+        if self.group is not None and page is not None and self._looks_generic(node, page):
+            # Checked beside the crawl: the node is finished now and corrected if the probe says so.
+            self.group.create_task(self._check_site_soft404(node, page))
         return page
 
     async def _reuse(self, node: Node, done: Node, follow: bool) -> PageInfo | None:
@@ -329,21 +334,25 @@ class Crawl:
             if flag in (Flag.DEAD, Flag.RETRIED, Flag.NOT_MODIFIED):
                 node.add_flag(flag)
         node.add_flag(Flag.RESUMED)
-        self.results.append(_result_of(done))
+        self._record(node, _result_of(done))
         if not follow or not done.content_sha256:
             return None
         body = await self._stored_body(done.content_sha256)
         return self._parse(done.content_type, body, done.final_url or done.url)
 
-    async def _check_site_soft404(self, node: Node, page: PageInfo | None) -> None:
-        """A page that looks generic is compared with what the site answers for a made-up path."""
-        if node.verdict is not Verdict.OK or page is None or node.content_sha256 is None:
-            return
+    def _looks_generic(self, node: Node, page: PageInfo) -> bool:
+        """A page worth comparing with a made-up path: the same body as another page of its
+        host, or a deep link whose canonical URL is the site's front page."""
+        if node.verdict is not Verdict.OK or node.content_sha256 is None:
+            return False
         url = node.final_url or node.url
         twins = self.same_body.setdefault((host_key(url), node.content_sha256), [])
         twins.append(node)
-        if len(twins) < 2 and not _canonical_is_front_page(url, page.canonical_url):
-            return
+        return len(twins) >= 2 or _canonical_is_front_page(url, page.canonical_url)
+
+    async def _check_site_soft404(self, node: Node, page: PageInfo) -> None:
+        """Compare a generic-looking page with what the site answers for a made-up sibling path."""
+        url = node.final_url or node.url
         directory = url.split("?", 1)[0].rsplit("/", 1)[0]
         if directory not in self.probes:
             self.probes[directory] = asyncio.create_task(self._probe(url))
@@ -351,8 +360,11 @@ class Crawl:
         if probe is None:
             return
         sha, title = probe
-        if sha == node.content_sha256 or (title is not None and title == page.title):
-            for twin in twins:
+        if sha != node.content_sha256 and (title is None or title != page.title):
+            return
+        assert node.content_sha256 is not None
+        for twin in self.same_body[(host_key(url), node.content_sha256)]:
+            if twin.verdict is Verdict.OK:
                 self.dirty[twin.key] = twin
                 twin.verdict = Verdict.SOFT404
                 twin.reason = "the site answers made-up paths with this same page (a soft 404)"
@@ -460,6 +472,16 @@ class Crawl:
                     summary=snap.summary(),
                 )
 
+    def _resync_duplicates(self) -> None:
+        """Repeats of a URL take its final verdict (a probe may change it after they copied)."""
+        for node in self.snapshot.root.walk():
+            first = self.by_normalized.get(node.normalized_url)
+            if first is None or first is node or node.key not in self.completed:
+                continue
+            if (node.verdict, node.reason) != (first.verdict, first.reason):
+                node.verdict, node.reason = first.verdict, first.reason
+                self.dirty[node.key] = node
+
     def _mark_result_duplicates(self) -> None:
         """Flag links that end at the same final URL or canonical as an earlier link."""
         seen_final: dict[str, Node] = {}
@@ -479,21 +501,29 @@ class Crawl:
             if canonical:
                 seen_canonical.setdefault(canonical, node)
 
+    def _record(self, node: Node, result: FetchResult) -> None:
+        """Keep what the outcome needs of a fetch (the frontier keeps no pages)."""
+        self.results.append(dataclasses.replace(result, body=None))
+        self.fetched.append(node)
+        if result.failure is Failure.INVALID_URL:
+            node.add_flag(Flag.MALFORMED)
+
     def _outcome(self) -> Outcome:
         """Inconclusive when our own network was down; partial when a limit cut the crawl short."""
-        if is_network_down(self.results):
-            for node in self.snapshot.root.walk():
-                if node.relation is not Relation.ROOT and node.verdict in (
-                    Verdict.DEAD,
-                    Verdict.ERROR,
-                ):
-                    self.dirty[node.key] = node
-                    node.reason = f"{NETWORK_DOWN_REASON} ({node.reason})"
-                    node.verdict = Verdict.ERROR
-                    if Flag.DEAD in node.flags:
-                        node.flags.remove(Flag.DEAD)
-            return Outcome.INCONCLUSIVE
-        return Outcome.PARTIAL if self.cap_hit else Outcome.COMPLETE
+        since = network_down_since(self.results)
+        if since is None:
+            return Outcome.PARTIAL if self.cap_hit else Outcome.COMPLETE
+        lost = {n.normalized_url for n in self.fetched[since:]}
+        for node in self.snapshot.root.walk():
+            failed = node.verdict in (Verdict.DEAD, Verdict.ERROR)
+            if node.relation is Relation.ROOT or not failed or node.normalized_url not in lost:
+                continue
+            self.dirty[node.key] = node
+            node.reason = f"{NETWORK_DOWN_REASON} ({node.reason})"
+            node.verdict = Verdict.ERROR
+            if Flag.DEAD in node.flags:
+                node.flags.remove(Flag.DEAD)
+        return Outcome.INCONCLUSIVE
 
 
 def _write_batch(store: Store, snapshot_id: int, pending: _Pending) -> None:

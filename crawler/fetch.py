@@ -342,8 +342,23 @@ def _move_credentials(request: httpx.Request) -> None:
     request.url = url.copy_with(username=None, password=None)
 
 
+def never_resolves(host: str) -> bool:
+    """RFC 6761 §6.4: names under `.invalid` never resolve, and resolvers should say so at once.
+
+    Answering here keeps such lookups off the network altogether (the tests rely on it).
+    """
+    name = host.lower().rstrip(".")
+    return name == "invalid" or name.endswith(".invalid")
+
+
+def _unresolvable(host: str) -> socket.gaierror:
+    return socket.gaierror(socket.EAI_NONAME, f"{host}: Name or service not known (RFC 6761)")
+
+
 async def resolve_host(host: str, port: int | None) -> list[str]:
     """The addresses `host` resolves to, from the system resolver (getaddrinfo)."""
+    if never_resolves(host):
+        raise _unresolvable(host)
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(sockaddr[0]) for *_, sockaddr in infos]
@@ -686,6 +701,10 @@ class Fetcher:
         self, method: str, url: str, headers: Mapping[str, str], read_body: bool, trace: _Trace
     ) -> _Answer:
         """One request on the wire, within the URL's deadline; failures come back mapped."""
+        host = httpx.URL(url).host
+        if never_resolves(host):
+            failure, detail = map_exception(_unresolvable(host))
+            return _Answer(failure=failure, detail=detail)
         async with self._slot(url):
             loop = asyncio.get_running_loop()
             if trace.deadline is None:

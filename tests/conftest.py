@@ -83,3 +83,38 @@ def pg_url(pg_database: str) -> str:
     """The session's PostgreSQL database, emptied for one test."""
     empty_postgres(pg_database)
     return pg_database
+
+
+_LOCAL_NAMES = ("localhost", "127.", "::1", "0.0.0.0")
+
+
+@pytest.fixture(autouse=True)
+def _no_public_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never look up a public name: traffic stays on loopback (`.invalid` never leaves)."""
+    import ipaddress
+    import socket
+
+    real = socket.getaddrinfo
+
+    def is_literal(name: str) -> bool:  # an address literal needs no lookup at all
+        try:
+            ipaddress.ip_address(name.strip("[]").split("%", 1)[0])
+        except ValueError:
+            try:
+                socket.inet_aton(name)  # the legacy forms too: 0x7f.1, 2130706433
+            except OSError:
+                return False
+        return True
+
+    def guarded(host: object, *args: object, **kwargs: object) -> object:
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        local = (
+            name.startswith(_LOCAL_NAMES)
+            or name.rstrip(".").endswith(".invalid")
+            or is_literal(name)
+        )
+        if name and not local:
+            raise AssertionError(f"test tried to resolve a public name: {name!r}")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)

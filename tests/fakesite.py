@@ -118,8 +118,8 @@ def article_html() -> str:
         for p in ARTICLE_REFERENCES
     )
     body = f"""<article><h1>Council approves new river bridge</h1>
-<div class="share"><a href="https://twitter.example/intent/tweet?url={ARTICLE}">Share on X</a>
-<a href="https://facebook.example/sharer.php?u={ARTICLE}">Share on Facebook</a></div>
+<div class="share"><a href="https://twitter.invalid/intent/tweet?url={ARTICLE}">Share on X</a>
+<a href="https://facebook.invalid/sharer.php?u={ARTICLE}">Share on Facebook</a></div>
 <div class="article-body"><p>The council voted on Tuesday, according to
 <a href="/news/target.html#vote">the official record</a>.</p>{refs}
 <p>Related article: <a href="/news/related-c.html">Earlier vote postponed</a></p></div>

@@ -277,3 +277,49 @@ async def test_store_failure_is_a_store_error(tmp_path: Path, fake_site: FakeSit
     (tmp_path / "data" / "crawler.db").mkdir()  # the database is now a directory: unopenable
     with pytest.raises(StoreError):
         await run_crawl(str(article), settings, store=store)
+
+
+async def test_network_lost_mid_run_is_inconclusive(tmp_path: Path) -> None:
+    """Hosts that answered stop resolving halfway: those links are not called dead."""
+    import httpx
+
+    from crawler.fetch import Fetcher
+
+    answered: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if len(answered) < 2:
+            answered.append(str(request.url))
+            return httpx.Response(
+                200, text="<title>fine</title>", headers={"content-type": "text/html"}
+            )
+        raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
+
+    settings = fast_settings(tmp_path, depth=0)
+    settings = settings.model_copy(
+        update={"fetch": settings.fetch.model_copy(update={"concurrency": 1, "retries": 0})}
+    )
+    article = tmp_path / "a.txt"
+    article.write_text(
+        "https://a.example/1\nhttps://b.example/1\nhttps://a.example/2\nhttps://b.example/2\n"
+        "https://c.example/1\n"
+    )
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async with client, Fetcher(settings.fetch, client=client) as fetcher:
+        snap = await run_crawl(str(article), settings, fetcher=fetcher)
+    assert snap.outcome is Outcome.INCONCLUSIVE
+    verdicts = [n.verdict for n in snap.root.children]
+    assert verdicts[:2] == [Verdict.OK, Verdict.OK]
+    assert verdicts[2:] == [Verdict.ERROR] * 3 and snap.summary()["dead"] == 0
+
+
+async def test_dead_hosts_at_the_end_are_still_dead(tmp_path: Path, fake_site: FakeSite) -> None:
+    """Unknown hosts finishing last are dead links, not a lost network: they never answered."""
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text(
+        f"{fake_site.url('/news/target.html')}\nhttp://gone-1.invalid/a\nhttp://gone-2.invalid/b\n"
+    )
+    snap = await run_crawl(str(article), settings)
+    assert snap.outcome is Outcome.COMPLETE
+    assert [n.verdict for n in snap.root.children[1:]] == [Verdict.DEAD, Verdict.DEAD]

@@ -139,11 +139,6 @@ async def test_body_cap_holds(hostile: HostileServer, transport: str, path: str)
     assert rss.peak_growth < 64 * MIB  # 1 GiB (decoded) on offer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs classify.py _classify_success to give a reason for result.truncated "
-    "(today only failure=TOO_LARGE does, which fetch never sets for a 2xx)",
-)
 async def test_truncated_page_says_why(hostile: HostileServer) -> None:
     result, _, _ = await fetch_measured(fetch_settings(), hostile.url("/huge"))
     verdict, reason = classify_result(result)
@@ -429,11 +424,6 @@ async def test_unbalanced_brackets_in_text(tmp_path: Path, hostile: HostileServe
     assert all(node.verdict is Verdict.OK for node in snap.root.children)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs crawl.py _apply to add Flag.MALFORMED when result.failure is INVALID_URL "
-    "(classify.py's docstring promises it)",
-)
 async def test_malformed_urls_are_flagged(tmp_path: Path) -> None:
     article = write_article(tmp_path / "article.html", ["http://127.0.0.1:99999/"])
     snap = await run_crawl(str(article), crawl_settings(tmp_path, {}, depth=0))

@@ -385,11 +385,6 @@ def test_json_report_keeps_titles_as_data(tmp_path: Path, xss_article: Path) -> 
     assert titles[0] == XSS  # JSON carries the data exactly; consumers escape on display
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs report/jsonfmt.render_json to escape <, > and & as \\u003c, \\u003e, \\u0026 "
-    "(as Go's encoding/json and Django's json_script do) so the JSON is safe to embed in HTML",
-)
 def test_json_report_is_safe_to_embed_in_html(tmp_path: Path, xss_article: Path) -> None:
     out = _crawl_output(tmp_path, xss_article, "json")
     assert "<script" not in out.lower()

@@ -19,10 +19,17 @@ from crawler.model import SCHEMA_ID, Flag, Hop, Node, Outcome, Relation, Snapsho
 from crawler.report.common import outcome_label, redact_text
 from crawler.urls import redact_url
 
+# Characters a page may put in a title that would let JSON break out of an HTML <script> it is
+# embedded in; JSON allows them escaped, and outside strings JSON never contains them.
+_HTML_UNSAFE = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
 
 def render_json(snapshot: Snapshot) -> str:
-    """The snapshot as pretty JSON (indent 2, UTF-8 kept), with a trailing newline."""
-    return json.dumps(snapshot_to_dict(snapshot), indent=2, ensure_ascii=False) + "\n"
+    """The snapshot as pretty JSON (indent 2, UTF-8 kept, safe to embed in HTML), newline-ended."""
+    text = json.dumps(snapshot_to_dict(snapshot), indent=2, ensure_ascii=False)
+    return text.translate(_HTML_UNSAFE) + "\n"
 
 
 def snapshot_to_dict(snapshot: Snapshot) -> dict[str, Any]:
