@@ -318,7 +318,7 @@ class Crawl:
             node.add_flag(Flag.NOT_MODIFIED)
             node.content_sha256 = previous.content_sha256
             body = await self._stored_body(previous.content_sha256)
-        page = self._parse(result.content_type, body, result.final_url or node.url)
+        page = self._parse(result.content_type, body, result.final_url or node.url, follow)
         self._apply(node, result, page, body)
         if self.group is not None and page is not None and self._looks_generic(node, page):
             # Checked beside the crawl: the node is finished now and corrected if the probe says so.
@@ -338,7 +338,7 @@ class Crawl:
         if not follow or not done.content_sha256:
             return None
         body = await self._stored_body(done.content_sha256)
-        return self._parse(done.content_type, body, done.final_url or done.url)
+        return self._parse(done.content_type, body, done.final_url or done.url, follow)
 
     def _looks_generic(self, node: Node, page: PageInfo) -> bool:
         """A page worth comparing with a made-up path: the same body as another page of its
@@ -374,7 +374,7 @@ class Crawl:
         result = await self.fetcher.fetch(probe_url(url), want_body=True)
         if result.status_code is None or not 200 <= result.status_code < 300 or not result.body:
             return None
-        page = self._parse(result.content_type, result.body, result.final_url or url)
+        page = self._parse(result.content_type, result.body, result.final_url or url, False)
         return hashlib.sha256(result.body).hexdigest(), page.title if page else None
 
     async def _previous(self, node: Node) -> PreviousFetch | None:
@@ -389,7 +389,10 @@ class Crawl:
             return None
         return await asyncio.to_thread(self.store.get_body, sha256)
 
-    def _parse(self, content_type: str | None, body: bytes | None, url: str) -> PageInfo | None:
+    def _parse(
+        self, content_type: str | None, body: bytes | None, url: str, follow: bool
+    ) -> PageInfo | None:
+        """A page's metadata, and its related stories only when they will be followed."""
         if body is None or not is_html(content_type):
             return None
         crawl = self.settings.crawl
@@ -399,6 +402,7 @@ class Crawl:
             max_related=crawl.max_related_per_page,
             same_site=crawl.related_same_site,
             max_links_scanned=crawl.max_links_per_page,
+            metadata_only=not follow,
         )
 
     def _apply(
