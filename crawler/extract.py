@@ -21,6 +21,7 @@ Choices made on purpose (lychee's extractor is the model, see its `html5gum.rs`)
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 from bisect import bisect_right
@@ -29,12 +30,12 @@ from dataclasses import replace
 from urllib.parse import unquote, urljoin, urlsplit
 
 import lxml.html
-from bs4.dammit import UnicodeDammit
 from lxml import etree
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from crawler.model import Link, SourceKind
+from crawler.pagemeta import declared_charset
 
 SKIPPED_SCHEMES = frozenset({"javascript", "data", "mailto", "tel", "about", "blob", "vbscript"})
 HINT_RELS = frozenset({"preconnect", "dns-prefetch"})  # connection hints, not documents
@@ -312,10 +313,24 @@ def _element_links(el: etree._Element, base: str | None, line_offset: int) -> li
     return links
 
 
+def _decode_markup(data: bytes) -> str:
+    """HTML bytes as text: byte-order mark, then the declared charset, then UTF-8 (lossy)."""
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                       (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    for charset in (declared_charset(data), "utf-8"):
+        try:
+            return data.decode(charset or "utf-8")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("windows-1252", errors="replace")
+
+
 def _parse_html(html: str | bytes) -> etree._Element | None:
     """lxml's tolerant HTML tree, or None for an empty document."""
     if isinstance(html, bytes):
-        html = UnicodeDammit(html, is_html=True).unicode_markup or html.decode("utf-8", "replace")
+        html = _decode_markup(html)
     data = html.encode("utf-8", "replace")  # bytes: lxml refuses str with an encoding decl
     parser = lxml.html.HTMLParser(encoding="utf-8", no_network=True)
     try:

@@ -38,7 +38,11 @@ JsonObjects = list[dict[str, Any]]
 
 _SEPARATORS = (" | ", " - ", " – ", " — ", " -- ", " :: ", " · ", " » ", " / ")
 _SEPARATOR_CHARS = "|-–—·»/_~"
-_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
+_CHARSET_RE = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)"""
+    rb"""|<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_.:-]+)""",
+    re.IGNORECASE,
+)
 # NUL and other C0 controls break nothing in browsers but libxml2 turns them into U+FFFD.
 # In UTF-8 these bytes only ever stand for themselves, so they are deleted from the bytes.
 _CONTROL_BYTES = bytes(c for c in range(32) if chr(c) not in "\t\n\r")
@@ -71,9 +75,16 @@ def _candidate_encodings(data: bytes) -> list[str]:
         return ["utf-8-sig"]
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return ["utf-16"]
-    match = _CHARSET_RE.search(data[:4096])
-    declared = match.group(1).decode("ascii", "replace").lower() if match else None
+    declared = declared_charset(data)
     return [enc for enc in (declared, "utf-8") if enc]
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The charset a document declares in its first 4 KiB (<meta> or XML declaration)."""
+    match = _CHARSET_RE.search(data[:4096])
+    if match is None:
+        return None
+    return (match.group(1) or match.group(2)).decode("ascii", "replace").lower()
 
 
 def parse_html(text: str) -> Element | None:

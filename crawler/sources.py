@@ -17,13 +17,13 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import lxml.html
-from bs4.dammit import EncodingDetector
 from lxml import etree
 from markdown_it import MarkdownIt
 
 from crawler.errors import SourceError
 from crawler.extract import extract_links
 from crawler.model import Link, SourceKind
+from crawler.pagemeta import declared_charset
 
 MAX_SOURCE_BYTES = 50 * 1024 * 1024
 STDIN = "-"
@@ -131,7 +131,7 @@ def decode_bytes(data: bytes, content_type: str | None = None) -> str:
     for bom, bom_codec in _BOMS:
         if data.startswith(bom):
             return data[len(bom) :].decode(bom_codec, errors="replace")
-    declared = EncodingDetector.find_declared_encoding(data[:4096], is_html=True)
+    declared = declared_charset(data)
     if _codec(declared) in {"utf-16", "utf-16-le", "utf-16-be", "utf-32"}:
         declared = "utf-8"  # HTML §13.2.3.2: a <meta> cannot declare UTF-16 in an ASCII file
     for charset in (_media_type(content_type)[1], declared):

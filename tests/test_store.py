@@ -31,11 +31,11 @@ from sqlalchemy.exc import OperationalError
 from crawler.errors import StoreError
 from crawler.model import Flag, Hop, Node, Outcome, Relation, Verdict
 from crawler.store import Store
+from crawler.store.engine import HEAD_REVISION, alembic_config
 from crawler.store.tables import bodies, metadata, nodes, watches
 from tests.conftest import empty_postgres
 
 REPO = Path(__file__).resolve().parents[1]
-HEAD_REVISION = "0002"  # the newest file in crawler/store/migrations/versions
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -594,3 +594,24 @@ def test_a_killed_crawl_keeps_its_saved_batches(db_url: str) -> None:
         if db_url.startswith("sqlite"):
             with store.engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def test_head_revision_constant_matches_the_migrations() -> None:
+    """The shortcut that skips Alembic at start-up must know the real head."""
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+def test_opening_a_current_store_does_not_load_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    Store.open(url).close()
+    code = (
+        "import sys\nfrom crawler.store import Store\n"
+        f"Store.open({url!r}).close()\nprint('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

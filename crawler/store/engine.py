@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -130,6 +130,10 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+# The newest migration in migrations/versions (tests/test_store.py checks it against Alembic).
+HEAD_REVISION = "0002"
+
+
 def _on_sqlite_begin(conn: Connection) -> None:
     """Writers take the write lock up front; readers start a deferred (snapshot) transaction."""
     writes = conn.get_execution_options().get("crawler_write", False)
@@ -138,13 +142,32 @@ def _on_sqlite_begin(conn: Connection) -> None:
 
 def alembic_config() -> Config:
     """An Alembic Config built in code, pointing at this package's migrations."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     return config
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None when it has no schema yet), without Alembic."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        value = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    return None if value is None else str(value)
+
+
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
-    """Apply pending migrations in one transaction; a no-op when already at `revision`."""
+    """Apply pending migrations in one transaction; a no-op when already at `revision`.
+
+    Alembic (a large import) is loaded only when the schema is not already at HEAD_REVISION.
+    """
+    if revision == "head" and schema_revision(engine) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.util import CommandError
+
     config = alembic_config()
     with _UPGRADE_LOCK, engine.connect() as conn:
         conn.execution_options(**WRITE)
