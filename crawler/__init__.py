@@ -6,7 +6,13 @@ The public API lives here. Names are resolved lazily so `crawler --help` stays f
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
+
+# httpx imports its own command line (click, rich and every pygments lexer: ~5 MB, 30 ms) whenever
+# those happen to be installed, as they are here; the crawler never needs it. An absent module
+# makes httpx use its stub, as it does when they are not installed.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 __version__ = "0.1.0"
 

@@ -16,13 +16,15 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from crawler.classify import classify_result, network_down_since
 from crawler.config import Settings
 from crawler.errors import CrawlerError, SourceError
+from crawler.frontier import Frontier
 from crawler.model import (
     DuplicateKind,
     Failure,
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FLUSH_NODES = 200  # nodes written per store transaction
-FLUSH_BODY_BYTES = 8 * 1024 * 1024  # ... or sooner, when this many body bytes wait
+FLUSH_BODY_BYTES = 2 * 1024 * 1024  # ... or sooner, when this many body bytes wait
 RESUME_WINDOW_SECONDS = 24 * 3600  # an interrupted crawl younger than this is resumed
 CUT_SHORT_REASON = "not checked: the crawl was cut short"
 NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
@@ -56,6 +58,7 @@ NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
 Progress = Callable[[int, int], None]  # told nodes finished and nodes known so far
 
 
+T = TypeVar("T")
 _normalize = functools.lru_cache(maxsize=65536)(normalize_url)  # a crawl asks about a URL often
 
 
@@ -128,8 +131,12 @@ class Crawl:
         self.pages_fetched = 0
         self.cap_hit = False
         self.flush_lock = asyncio.Lock()
-        self.finished: dict[int, asyncio.Event] = {}
+        self.repeats: dict[int, list[Node]] = {}  # first node's key -> duplicates awaiting it
         self.group: asyncio.TaskGroup | None = None
+        self.frontier: Frontier | None = None
+        # One thread talks to the store: SQLite takes one writer anyway, and one thread means one
+        # connection and one malloc arena instead of a pool of each.
+        self.store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-store")
         self.snapshot = Snapshot(
             source=article.source,
             started_at=clock(),
@@ -161,29 +168,50 @@ class Crawl:
 
     async def run(self) -> Snapshot:
         """Crawl the article to the configured depth and return the finished snapshot."""
-        snap = self.snapshot
-        await self._begin()
+        try:
+            await self._begin()
+            try:
+                await self._crawl_all()
+            except asyncio.CancelledError:
+                # Cut short (SIGTERM, a deadline): what finished is kept, the rest says why not.
+                await self._end(cut_short=True)
+                raise
+            await self._end()
+            return self.snapshot
+        finally:
+            self.store_thread.shutdown(wait=False)
+
+    async def _crawl_all(self) -> None:
+        """Visit every reference and, to the configured depth, their related stories."""
         try:
             async with asyncio.TaskGroup() as group:
                 self.group = group
+                fetch = self.settings.fetch
+                self.frontier = Frontier(
+                    self._visit_safely,
+                    group.create_task,
+                    concurrency=fetch.concurrency,
+                    per_host=fetch.per_host_concurrency,
+                )
                 for link in self.article.links:
-                    self._schedule(group, self._new_node(link, snap.root, Relation.REFERENCE))
-        except asyncio.CancelledError:
-            # Cut short (SIGTERM, a deadline): what finished is kept, the rest says why not.
-            await self._end(cut_short=True)
-            raise
+                    root = self.snapshot.root
+                    self._schedule(self._new_node(link, root, Relation.REFERENCE))
+                await self.frontier.wait_idle()
         except BaseExceptionGroup as exc:
             raise _first_crawler_error(exc) from exc
         finally:
             self.group = None
-        await self._end()
-        return snap
+
+    async def _in_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store call on the crawl's store thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.store_thread, functools.partial(fn, *args, **kwargs))
 
     async def _begin(self) -> None:
         """Record the running snapshot and its root before any link is fetched."""
         snap = self.snapshot
         if self.store is not None:
-            snap.snapshot_id = await asyncio.to_thread(
+            snap.snapshot_id = await self._in_store(
                 self.store.begin_snapshot,
                 snap.source,
                 snap.started_at,
@@ -192,7 +220,7 @@ class Crawl:
                 settings={"owner": owner_info()},
             )
             urls = [_normalize(link.url) for link in self.article.links]
-            self.previous = await asyncio.to_thread(self.store.previous_fetches, urls)
+            self.previous = await self._in_store(self.store.previous_fetches, urls)
         if self.root_result is not None:
             self._apply(snap.root, self.root_result, None, self.root_result.body)
             snap.root.title = self.article.title
@@ -218,23 +246,26 @@ class Crawl:
         snap.finished_at = self.clock()
         await self._flush(final=True)
 
-    def _schedule(self, group: asyncio.TaskGroup, node: Node) -> None:
-        """Fetch a node unless an equal URL was already taken, in which case it is a duplicate."""
+    def _schedule(self, node: Node) -> None:
+        """Queue a node unless an equal URL was already taken, in which case it is a duplicate."""
         self.total += 1
         first = self.by_normalized.get(node.normalized_url)
         if first is not None:
             kind = DuplicateKind.EXACT if first.url == node.url else DuplicateKind.NORMALIZED
             self._mark_duplicate(node, first, kind)
-            group.create_task(self._copy_when_done(node, first))
+            if first.key in self.completed:
+                self._copy_answer(node, first)
+            else:
+                self.repeats.setdefault(first.key, []).append(node)
             return
         self.by_normalized[node.normalized_url] = node
-        self.finished[node.key] = asyncio.Event()
-        group.create_task(self._visit_safely(group, node))
+        assert self.frontier is not None
+        self.frontier.push(node)
 
-    async def _visit_safely(self, group: asyncio.TaskGroup, node: Node) -> None:
+    async def _visit_safely(self, node: Node) -> None:
         """Visit a node; a bug while handling one page becomes that node's error, not a crash."""
         try:
-            await self._visit(group, node)
+            await self._visit(node)
         except CrawlerError:
             raise  # the store failing is the crawl's problem, not this node's
         except Exception as exc:  # the crawl goes on; the node says what went wrong
@@ -244,9 +275,8 @@ class Crawl:
             )
             self._finish(node)
 
-    async def _copy_when_done(self, node: Node, first: Node) -> None:
-        """A duplicate is not fetched again: it takes the first node's answer once that is known."""
-        await self.finished[first.key].wait()
+    def _copy_answer(self, node: Node, first: Node) -> None:
+        """A duplicate is not fetched again: it takes the first node's answer."""
         for name in (
             "verdict",
             "reason",
@@ -275,7 +305,7 @@ class Crawl:
         level = node.depth - 1  # references are level 0 of the related-story chain
         return self.settings.crawl.depth - level
 
-    async def _visit(self, group: asyncio.TaskGroup, node: Node) -> None:
+    async def _visit(self, node: Node) -> None:
         """Fetch, classify and parse one node; schedule its related stories."""
         if self.pages_fetched >= self.settings.crawl.max_pages:
             self.cap_hit = True
@@ -299,7 +329,7 @@ class Crawl:
             for link in page.related:
                 if _normalize(link.url) in self.by_normalized:
                     continue  # already in the tree: related blocks cross-link, no need to repeat
-                self._schedule(group, self._new_node(link, node, Relation.RELATED))
+                self._schedule(self._new_node(link, node, Relation.RELATED))
         self._finish(node)
 
     async def _fetch(self, node: Node, follow: bool) -> PageInfo | None:
@@ -382,12 +412,12 @@ class Crawl:
             return None
         if node.relation is Relation.REFERENCE:  # asked for all references at the start
             return self.previous.get(node.normalized_url)
-        return await asyncio.to_thread(self.store.previous_fetch, node.normalized_url)
+        return await self._in_store(self.store.previous_fetch, node.normalized_url)
 
     async def _stored_body(self, sha256: str) -> bytes | None:
         if self.store is None:
             return None
-        return await asyncio.to_thread(self.store.get_body, sha256)
+        return await self._in_store(self.store.get_body, sha256)
 
     def _parse(
         self, content_type: str | None, body: bytes | None, url: str, follow: bool
@@ -439,8 +469,8 @@ class Crawl:
 
     def _finish(self, node: Node) -> None:
         self.completed.add(node.key)
-        if node.key in self.finished:
-            self.finished[node.key].set()
+        for repeat in self.repeats.pop(node.key, []):
+            self._copy_answer(repeat, node)
         self.done += 1
         self._queue_node(node)
         if self.progress is not None:
@@ -466,9 +496,9 @@ class Crawl:
                 # change any node) every node does.
                 changed = snap.root.walk() if self.finalize is not None else self.dirty.values()
                 pending.nodes.update({n.key: n for n in changed})
-            await asyncio.to_thread(_write_batch, store, snap.snapshot_id, pending)
+            await self._in_store(_write_batch, store, snap.snapshot_id, pending)
             if final and snap.finished_at is not None:
-                await asyncio.to_thread(
+                await self._in_store(
                     store.finish_snapshot,
                     snap.snapshot_id,
                     finished_at=snap.finished_at,
