@@ -390,7 +390,17 @@ def test_two_writers_at_once_both_succeed(db_url: str) -> None:
 # -- schema --------------------------------------------------------------------------------------
 
 
-def test_migration_builds_the_declared_schema_and_upgrade_is_repeatable(db_url: str) -> None:
+@pytest.mark.parametrize("through_alembic", [True, False], ids=["migrations", "create_all"])
+def test_migration_builds_the_declared_schema_and_upgrade_is_repeatable(
+    db_url: str, through_alembic: bool
+) -> None:
+    """The migrations and the declared tables (used directly for a new database) agree."""
+    if through_alembic:
+        from crawler.store.engine import make_engine, upgrade_schema
+
+        engine = make_engine(db_url)
+        upgrade_schema(engine, fresh_shortcut=False)
+        engine.dispose()
     with Store.open(db_url) as first:
         snapshot_id = first.begin_snapshot("a.md", T0)
         with first.engine.connect() as conn:

@@ -158,25 +158,52 @@ def schema_revision(engine: Engine) -> str | None:
     return None if value is None else str(value)
 
 
-def upgrade_schema(engine: Engine, revision: str = "head") -> None:
+def upgrade_schema(engine: Engine, revision: str = "head", *, fresh_shortcut: bool = True) -> None:
     """Apply pending migrations in one transaction; a no-op when already at `revision`.
 
-    Alembic (a large import) is loaded only when the schema is not already at HEAD_REVISION.
+    Alembic (a large import) is loaded only when there are migrations to run: a database at
+    HEAD_REVISION is left alone, and an empty one gets the declared tables and the head stamp
+    directly (Alembic's own advice for new databases: create_all, then stamp).
     """
     if revision == "head" and schema_revision(engine) == HEAD_REVISION:
         return
-    from alembic import command
-    from alembic.util import CommandError
-
-    config = alembic_config()
     with _UPGRADE_LOCK, engine.connect() as conn:
         conn.execution_options(**WRITE)
         with conn.begin():
             if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE already serializes
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK_ID})")
-            config.attributes["connection"] = conn
-            try:
-                command.upgrade(config, revision)
-            except CommandError as exc:
-                where = describe_url(engine.url)
-                raise StoreError(f"cannot upgrade the database schema at {where}: {exc}") from exc
+            if fresh_shortcut and revision == "head" and _is_empty(conn):
+                _create_and_stamp(conn)
+                return
+            _run_alembic(conn, engine, revision)
+
+
+def _is_empty(conn: Connection) -> bool:
+    """No schema of ours and no Alembic stamp yet."""
+    inspector = inspect(conn)
+    return not inspector.has_table("alembic_version") and not inspector.has_table("snapshots")
+
+
+def _create_and_stamp(conn: Connection) -> None:
+    """Build the declared tables and record the head revision, as the migrations would."""
+    from crawler.store.tables import metadata
+
+    metadata.create_all(conn)
+    conn.exec_driver_sql(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    )
+    conn.exec_driver_sql(f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD_REVISION}')")
+
+
+def _run_alembic(conn: Connection, engine: Engine, revision: str) -> None:
+    from alembic import command
+    from alembic.util import CommandError
+
+    config = alembic_config()
+    config.attributes["connection"] = conn
+    try:
+        command.upgrade(config, revision)
+    except CommandError as exc:
+        where = describe_url(engine.url)
+        raise StoreError(f"cannot upgrade the database schema at {where}: {exc}") from exc
