@@ -48,6 +48,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 import brotli
@@ -701,7 +702,7 @@ class Fetcher:
         self, method: str, url: str, headers: Mapping[str, str], read_body: bool, trace: _Trace
     ) -> _Answer:
         """One request on the wire, within the URL's deadline; failures come back mapped."""
-        host = httpx.URL(url).host
+        host = urlsplit(url).hostname or ""  # cheap: httpx.URL() costs ~0.1 ms a call
         if never_resolves(host):
             failure, detail = map_exception(_unresolvable(host))
             return _Answer(failure=failure, detail=detail)
