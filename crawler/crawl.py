@@ -12,9 +12,7 @@ import dataclasses
 import functools
 import hashlib
 import mimetypes
-import os
 import secrets
-import socket
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,17 +38,17 @@ from crawler.model import (
     Verdict,
 )
 from crawler.related import parse_page
+from crawler.resume import ANSWER_FIELDS, is_crawl_alive, owner_info, result_of, resumable_nodes
 from crawler.sources import Article, is_url_source, parse_article, read_source
 from crawler.urls import host_key, is_front_page, is_same_site, normalize_url, redact_url
 
 if TYPE_CHECKING:
     from crawler.fetch import Fetcher
-    from crawler.store import PreviousFetch, SnapshotInfo, Store
+    from crawler.store import PreviousFetch, Store
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FLUSH_NODES = 200  # nodes written per store transaction
 FLUSH_BODY_BYTES = 2 * 1024 * 1024  # ... or sooner, when this many body bytes wait
-RESUME_WINDOW_SECONDS = 24 * 3600  # an interrupted crawl younger than this is resumed
 CUT_SHORT_REASON = "not checked: the crawl was cut short"
 NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
 
@@ -357,14 +355,14 @@ class Crawl:
 
     async def _reuse(self, node: Node, done: Node, follow: bool) -> PageInfo | None:
         """Take a node's answer from the interrupted crawl this one resumes, without fetching."""
-        for name in _ANSWER_FIELDS:
+        for name in ANSWER_FIELDS:
             setattr(node, name, getattr(done, name))
         node.redirects = list(done.redirects)
         for flag in done.flags:
             if flag in (Flag.DEAD, Flag.RETRIED, Flag.NOT_MODIFIED):
                 node.add_flag(flag)
         node.add_flag(Flag.RESUMED)
-        self._record(node, _result_of(done))
+        self._record(node, result_of(done))
         if not follow or not done.content_sha256:
             return None
         body = await self._stored_body(done.content_sha256)
@@ -567,28 +565,6 @@ def _write_batch(store: Store, snapshot_id: int, pending: _Pending) -> None:
         store.save_nodes(snapshot_id, list(pending.nodes.values()))
 
 
-_ANSWER_FIELDS = (
-    "verdict",
-    "reason",
-    "status_code",
-    "final_url",
-    "attempts",
-    "elapsed_ms",
-    "content_type",
-    "etag",
-    "last_modified",
-    "title",
-    "canonical_url",
-    "published",
-    "content_sha256",
-)
-
-
-def _result_of(node: Node) -> FetchResult:
-    """A stand-in fetch result for a reused node, enough for the network-down check."""
-    return FetchResult(url=node.url, status_code=node.status_code, attempts=node.attempts)
-
-
 def _first_crawler_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first CrawlerError inside a task group's failure, else the group itself."""
     for exc in group.exceptions:
@@ -613,46 +589,6 @@ def probe_url(url: str) -> str:
     base = url.split("#", 1)[0].split("?", 1)[0]
     head, _, last = base.rpartition("/")
     return f"{head}/{last or 'index'}-{secrets.token_hex(6)}"
-
-
-def owner_info() -> dict[str, object]:
-    """Who runs a crawl, so a later start can tell a crashed crawl from a running one."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def is_crawl_alive(info: SnapshotInfo, *, stale_after: float = 6 * 3600) -> bool:
-    """Whether a snapshot still "running" in the store belongs to a live crawl."""
-    owner = (info.settings or {}).get("owner")
-    if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):
-        return False
-    if owner.get("host") != socket.gethostname():
-        # Another machine's crawl: believe it alive for a while, then call it interrupted.
-        return (utcnow() - info.started_at).total_seconds() < stale_after
-    try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def resumable_nodes(store: Store, source: str, now: datetime) -> dict[str, Node]:
-    """Finished nodes of this source's latest crawl, if a crash interrupted it recently."""
-    latest = store.list_snapshots(source, limit=1)
-    if not latest:
-        return {}
-    info = latest[0]
-    interrupted = info.outcome == Outcome.PARTIAL.value and info.finished_at is None
-    if not interrupted or (now - info.started_at).total_seconds() > RESUME_WINDOW_SECONDS:
-        return {}
-    return {
-        n.normalized_url: n
-        for n in store.saved_nodes(info.snapshot_id)
-        if n.relation is not Relation.ROOT
-        and Flag.DUPLICATE not in n.flags
-        and (n.attempts > 0 or n.verdict is not Verdict.SKIPPED)
-    }
 
 
 def elapsed_seconds(snapshot: Snapshot) -> float:
