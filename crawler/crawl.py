@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FLUSH_NODES = 200  # nodes written per store transaction
 FLUSH_BODY_BYTES = 2 * 1024 * 1024  # ... or sooner, when this many body bytes wait
+# What a repeat of a URL takes from its first occurrence (not the requests, which it did not make).
+REPEATED_FIELDS = tuple(
+    f for f in ANSWER_FIELDS if f not in ("attempts", "elapsed_ms", "etag", "last_modified")
+)
 CUT_SHORT_REASON = "not checked: the crawl was cut short"
 NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
 
@@ -275,17 +279,7 @@ class Crawl:
 
     def _copy_answer(self, node: Node, first: Node) -> None:
         """A duplicate is not fetched again: it takes the first node's answer."""
-        for name in (
-            "verdict",
-            "reason",
-            "status_code",
-            "final_url",
-            "title",
-            "canonical_url",
-            "published",
-            "content_sha256",
-            "content_type",
-        ):
+        for name in REPEATED_FIELDS:
             setattr(node, name, getattr(first, name))
         node.redirects = list(first.redirects)
         if Flag.DEAD in first.flags:
