@@ -431,7 +431,11 @@ class Crawl:
         self, node: Node, result: FetchResult, page: PageInfo | None, body: bytes | None
     ) -> None:
         """Copy what the fetch and the page said onto the node."""
-        node.verdict, node.reason = classify_result(result, page)
+        # A 304 is judged as the stored page it confirms: a soft 404 stays one on a re-check.
+        judged = result
+        if result.status_code == 304 and page is not None:
+            judged = dataclasses.replace(result, status_code=200)
+        node.verdict, node.reason = classify_result(judged, page)
         node.status_code = result.status_code
         node.final_url = result.final_url
         node.redirects = list(result.redirects)

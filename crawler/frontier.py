@@ -30,6 +30,7 @@ class Frontier:
         self.waiting: dict[str, deque[Node]] = {}
         self.active: Counter[str] = Counter()
         self.running = 0
+        self.stopped = False  # set once the task group refuses new tasks (it is shutting down)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -50,21 +51,33 @@ class Frontier:
 
     def _pump(self) -> None:
         """Start what the limits allow, taking hosts in the order they first queued."""
+        if self.stopped:
+            return
         for key in list(self.waiting):
             if self.running >= self.concurrency:
                 break
             queue = self.waiting[key]
             while queue and self.active[key] < self.per_host and self.running < self.concurrency:
-                self._start(key, queue.popleft())
+                if not self._start(key, queue[0]):
+                    return
+                queue.popleft()
             if not queue:
                 del self.waiting[key]
         if self.running == 0 and not self.waiting:
             self._idle.set()
 
-    def _start(self, key: str, node: Node) -> None:
+    def _start(self, key: str, node: Node) -> bool:
+        """Start a visit; False (and nothing more ever starts) once the task group is closing."""
+        visit = self._run(key, node)
+        try:
+            self.spawn(visit)
+        except RuntimeError:  # "TaskGroup is shutting down": a failure elsewhere ends the crawl
+            visit.close()
+            self.stopped = True
+            return False
         self.active[key] += 1
         self.running += 1
-        self.spawn(self._run(key, node))
+        return True
 
     async def _run(self, key: str, node: Node) -> None:
         try:

@@ -462,6 +462,14 @@ async def _private(site: FakeSite, request: web.Request) -> web.StreamResponse:
     return _html(_page("Private", "<h1>Robots may not read this</h1>", path=request.path))
 
 
+async def _etag_soft404(site: FakeSite, request: web.Request) -> web.StreamResponse:
+    headers = {"ETag": ETAG, "Last-Modified": LAST_MODIFIED}
+    if _not_modified(request):
+        return web.Response(status=304, headers=headers)
+    page = _page("Page not found", "<h1>Sorry, we couldn't find that page</h1>", path=request.path)
+    return web.Response(text=page, content_type="text/html", headers=headers)
+
+
 async def _robots_related(site: FakeSite, request: web.Request) -> web.StreamResponse:
     body = "<article><h1>Robots test</h1></article>"
     aside = _related_aside(("/private/story.html", "/news/deep-3.html"))
@@ -530,6 +538,7 @@ _ROUTES: dict[str, Handler] = {
     "/robots.txt": _robots,
     "/private/story.html": _private,
     "/robots-related.html": _robots_related,
+    "/etag-soft404": _etag_soft404,
     "/big": _big,
     "/gzip-bomb": _bomb,
     "/reset": _reset,

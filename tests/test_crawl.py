@@ -332,3 +332,19 @@ async def test_dead_hosts_at_the_end_are_still_dead(tmp_path: Path, fake_site: F
     snap = await run_crawl(str(article), settings)
     assert snap.outcome is Outcome.COMPLETE
     assert [n.verdict for n in snap.root.children[1:]] == [Verdict.DEAD, Verdict.DEAD]
+
+
+async def test_a_soft404_stays_one_when_the_recheck_is_not_modified(
+    tmp_path: Path, fake_site: FakeSite
+) -> None:
+    """A 304 confirms the stored page, so the verdict read from it must survive the re-check."""
+    settings = fast_settings(tmp_path, depth=0)
+    article = tmp_path / "a.txt"
+    article.write_text(fake_site.url("/etag-soft404") + "\n")
+    with Store.open(settings.store.url()) as store:
+        first = await run_crawl(str(article), settings, store=store)
+        second = await run_crawl(str(article), settings, store=store)
+    assert first.root.children[0].verdict is Verdict.SOFT404
+    node = second.root.children[0]
+    assert node.status_code == 304 and Flag.NOT_MODIFIED in node.flags
+    assert node.verdict is Verdict.SOFT404
