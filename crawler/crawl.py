@@ -336,12 +336,24 @@ class Crawl:
         )
         self._record(node, result)
         body = result.body
-        if result.status_code == 304 and previous is not None and previous.content_sha256:
+        unchanged = result.status_code == 304 and previous is not None
+        if unchanged and previous is not None and previous.content_sha256:
             node.add_flag(Flag.NOT_MODIFIED)
             node.content_sha256 = previous.content_sha256
-            body = await self._stored_body(previous.content_sha256)
-        page = self._parse(result.content_type, body, result.final_url or node.url, follow)
+            # Only a page whose related stories are followed is read again from the store; a
+            # leaf keeps what the last fetch learned from it.
+            body = await self._stored_body(previous.content_sha256) if follow else None
+        if unchanged and previous is not None and body is None:
+            page: PageInfo | None = PageInfo(
+                title=previous.title,
+                canonical_url=previous.canonical_url,
+                published=previous.published,
+            )
+        else:
+            page = self._parse(result.content_type, body, result.final_url or node.url, follow)
         self._apply(node, result, page, body)
+        if unchanged and previous is not None and previous.verdict is Verdict.SOFT404:
+            node.verdict, node.reason = previous.verdict, previous.reason  # still the same page
         if self.group is not None and page is not None and self._looks_generic(node, page):
             # Checked beside the crawl: the node is finished now and corrected if the probe says so.
             self.group.create_task(self._check_site_soft404(node, page))

@@ -66,6 +66,11 @@ class PreviousFetch:
     content_sha256: str | None
     verdict: Verdict
     status_code: int | None
+    # What the page said, so a 304 on a page not parsed again keeps its metadata and verdict.
+    reason: str | None = None
+    title: str | None = None
+    canonical_url: str | None = None
+    published: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +315,10 @@ class Store:
                     nodes.c.content_sha256,
                     nodes.c.verdict,
                     nodes.c.status_code,
+                    nodes.c.reason,
+                    nodes.c.title,
+                    nodes.c.canonical_url,
+                    nodes.c.published,
                     func.row_number()
                     .over(
                         partition_by=nodes.c.normalized_url,
@@ -334,6 +343,10 @@ class Store:
                         content_sha256=row.content_sha256,
                         verdict=Verdict(row.verdict),
                         status_code=row.status_code,
+                        reason=row.reason,
+                        title=row.title,
+                        canonical_url=row.canonical_url,
+                        published=row.published,
                     )
         return found
 
