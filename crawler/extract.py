@@ -247,7 +247,9 @@ def _resolve(raw: str, base: str | None) -> str | None:
             value = f"https:{value}" if value.startswith("//") else ""
         parts = urlsplit(value)
     except ValueError:  # e.g. `https://example]org/`: an unbalanced IPv6 bracket
-        return None
+        # Kept, unlike lychee, when it plainly means to be a web link: the crawl then reports it
+        # as malformed instead of the article's broken link going unnoticed.
+        return value if value.lower().startswith(("http://", "https://")) else None
     if not value or (parts.scheme in {"http", "https"} and not parts.hostname):
         return None
     return value.replace(" ", "%20")

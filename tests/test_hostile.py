@@ -430,12 +430,6 @@ async def test_malformed_urls_are_flagged(tmp_path: Path) -> None:
     assert "malformed" in snap.root.children[0].flags
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs extract._resolve to keep a reference that urlsplit rejects (it returns None, "
-    "so `http://[::1/x` in an href is silently dropped) and test_extract's lychee "
-    "MALFORMED_LINKS expectation updated to match",
-)
 def test_unparseable_href_is_kept_to_be_reported() -> None:
     links = extract_links('<a href="http://[::1/x">x</a>', SourceKind.HTML, None)
     assert [link.url for link in links] == ["http://[::1/x"]
