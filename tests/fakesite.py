@@ -26,10 +26,11 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
-from types import TracebackType
 
 import pytest
 from aiohttp import web
+
+from tests.servers import ThreadedServer
 
 # What a crawl of the main article should find (paths on the fake site).
 ARTICLE = "/news/article-1.html"
@@ -173,12 +174,14 @@ def _gzip_bomb() -> bytes:
 _BOMB: list[bytes] = []
 
 
-class FakeSite:
+class FakeSite(ThreadedServer):
     """The fake news site; `start()` serves it on a random free port of 127.0.0.1."""
 
+    lifetime = 600.0  # a forgotten site stops by itself
+
     def __init__(self, latency: float = 0.0) -> None:
+        super().__init__()
         self.latency = latency
-        self.base_url = ""
         self.hits: collections.Counter[str] = collections.Counter()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.in_flight = 0
@@ -186,75 +189,8 @@ class FakeSite:
         self._lock = threading.Lock()
         self._forced: dict[str, int] = {}
         self._counters: collections.Counter[str] = collections.Counter()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._stopping: asyncio.Event | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> FakeSite:
-        """Bind a free port, serve in a background thread, return self."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(sock, ready), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake site did not start")
-        return self
-
-    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
-        assert self._loop is not None
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._setup(sock))
-        ready.set()
-        self._loop.run_forever()
-        self._loop.close()
-
-    async def _setup(self, sock: socket.socket) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
-
-    def stop(self) -> None:
-        """Stop serving; hanging requests are released and the thread joined."""
-        if self._loop is None or self._thread is None:
-            return
-        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-        future.result(timeout=15)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=15)
-        self._loop = self._thread = None
-
-    async def _shutdown(self) -> None:
-        assert self._stopping is not None and self._runner is not None
-        self._stopping.set()
-        await self._runner.cleanup()
-
-    def __enter__(self) -> FakeSite:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- test controls ---------------------------------------------------------------------
-    def url(self, path: str) -> str:
-        """The absolute URL of `path` on this site."""
-        return self.base_url + (path if path.startswith("/") else "/" + path)
-
     def set_status(self, path: str, status: int | None) -> None:
         """Force `path` to answer `status` (None restores the normal page)."""
         with self._lock:
@@ -301,12 +237,6 @@ class FakeSite:
             if forced is not None:
                 return web.Response(status=forced, text=f"forced {forced}\n")
             return await _route(request.path)(self, request)
-
-    async def wait_or_stop(self, seconds: float | None) -> None:
-        """Sleep `seconds` (forever if None) or until the server stops."""
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
 
 # -- handlers -----------------------------------------------------------------------------

@@ -45,12 +45,13 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 
 import brotli
 import psutil  # type: ignore[import-untyped]
 import pytest
 from aiohttp import web
+
+from tests.servers import ThreadedServer, bound_socket
 
 GIB = 1024**3
 MIB = 1024**2
@@ -121,103 +122,35 @@ def brotli_bomb_pieces(total: int = GIB) -> Iterator[bytes]:
 
 
 # -- the server -----------------------------------------------------------------------------
-class HostileServer:
+class HostileServer(ThreadedServer):
     """Serves the hostile endpoints on two random ports of 127.0.0.1 from a background thread."""
 
     def __init__(
         self, lifetime: float = DEFAULT_LIFETIME, ssl_context: ssl.SSLContext | None = None
     ) -> None:
+        super().__init__()
         self.lifetime = lifetime
         self.ssl_context = ssl_context
-        self.base_url = ""
         self.raw_port = 0
         self.robots_txt = "User-agent: *\nDisallow: /private/\n"
         self.log: list[tuple[float, str, str]] = []  # (monotonic time, method, path and query)
         self.authorizations: list[str | None] = []  # the Authorization header of each request
         self.bytes_sent = 0
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
         self._raw: asyncio.Server | None = None
-        self._stopping: asyncio.Event | None = None
 
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self) -> HostileServer:
-        """Bind both listeners, serve in a background thread, return self."""
-        http_sock, raw_sock = _bound_socket(), _bound_socket()
-        scheme = "https" if self.ssl_context is not None else "http"
-        self.base_url = f"{scheme}://127.0.0.1:{http_sock.getsockname()[1]}"
-        self.raw_port = int(raw_sock.getsockname()[1])
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, args=(http_sock, raw_sock, ready), daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("hostile server did not start")
-        return self
+    def _sockets(self) -> list[socket.socket]:
+        return [bound_socket(), bound_socket()]  # the app, and a raw listener that never answers
 
-    def _serve(
-        self, http_sock: socket.socket, raw_sock: socket.socket, ready: threading.Event
-    ) -> None:
-        assert self._loop is not None
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._setup(http_sock, raw_sock))
-        self._loop.call_later(self.lifetime, lambda: asyncio.ensure_future(self._shutdown()))
-        ready.set()
-        self._loop.run_forever()
-        self._loop.close()
+    async def _setup_extra(self, sockets: list[socket.socket]) -> None:
+        self.raw_port = int(sockets[1].getsockname()[1])
+        self._raw = await asyncio.start_server(self._raw_client, sock=sockets[1])
 
-    async def _setup(self, http_sock: socket.socket, raw_sock: socket.socket) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        await web.SockSite(self._runner, http_sock, ssl_context=self.ssl_context).start()
-        self._raw = await asyncio.start_server(self._raw_client, sock=raw_sock)
-
-    def stop(self) -> None:
-        """Stop both listeners (hanging connections are dropped) and join the thread."""
-        if self._loop is None or self._thread is None:
-            return
-        if self._loop.is_running():
-            future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-            with contextlib.suppress(Exception):
-                future.result(timeout=15)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=15)
-        self._loop = self._thread = None
-
-    async def _shutdown(self) -> None:
-        assert self._stopping is not None and self._runner is not None
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
+    async def _close_extra(self) -> None:
         if self._raw is not None:
             self._raw.close()
-        await self._runner.cleanup()
-
-    def __enter__(self) -> HostileServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- test controls ---------------------------------------------------------------------
-    def url(self, path: str) -> str:
-        """The absolute URL of `path` on the HTTP listener."""
-        return self.base_url + (path if path.startswith("/") else "/" + path)
-
     @property
     def silent_url(self) -> str:
         """A URL whose server accepts the connection and never answers."""
@@ -245,17 +178,9 @@ class HostileServer:
             self.authorizations.append(request.headers.get("Authorization"))
         return await _route(request.path)(self, request)
 
-    @property
-    def stopping(self) -> bool:
-        """True once the server has begun to stop."""
-        return self._stopping is not None and self._stopping.is_set()
-
     async def pause(self, seconds: float) -> bool:
         """Sleep `seconds`; False when the server is stopping (the caller should give up)."""
-        assert self._stopping is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return not self._stopping.is_set()
+        return await self.wait_or_stop(seconds)
 
     async def stream(
         self, request: web.Request, pieces: Iterator[bytes], response: web.StreamResponse
@@ -292,13 +217,6 @@ class HostileServer:
             pass
         finally:
             writer.close()
-
-
-def _bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 # -- handlers -------------------------------------------------------------------------------
