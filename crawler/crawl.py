@@ -61,7 +61,7 @@ Progress = Callable[[int, int], None]  # told nodes finished and nodes known so 
 
 
 T = TypeVar("T")
-_normalize = functools.lru_cache(maxsize=65536)(normalize_url)  # a crawl asks about a URL often
+_normalize = normalize_url  # cached in crawler.urls
 
 
 def utcnow() -> datetime:

@@ -21,6 +21,7 @@ Choices made on purpose:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -77,6 +78,12 @@ _SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.\-]*):")
 _SPECIAL_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
 
 
+# A crawl asks about the same URL many times (dedupe, limits, classification): the pure
+# functions below are cached. Bounded, so a 100,000-link page cannot grow them without end.
+URL_CACHE_SIZE = 16384
+
+
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def normalize_url(url: str) -> str:
     """Return the crawler's comparison form of `url` (equal output means "same link")."""
     text = url.strip()
@@ -170,6 +177,7 @@ def _is_tracking(pair: str) -> bool:
     return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def is_http_url(url: str) -> bool:
     """True if `url` is an http(s) URL with a valid host."""
     authority = _authority(url)
@@ -181,6 +189,7 @@ def request_url(url: str) -> str:
     return _SPECIAL_SCHEME_RE.sub(r"\1://", url.strip(), count=1)
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def host_key(url: str) -> str:
     """The `host:port` used for per-host limits, port always explicit; "" without a host."""
     authority = _authority(url)
@@ -192,6 +201,7 @@ def host_key(url: str) -> str:
     return f"{shown}:{port}" if port is not None else shown
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def site_of(url: str) -> str:
     """The host with a leading `www.` removed (no public-suffix list); "" without a host."""
     authority = _authority(url)
