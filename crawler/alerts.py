@@ -5,7 +5,7 @@ logged on the "crawler.alerts" logger, and a failed POST is retried (tenacity, e
 backoff) on transport errors, 408, 429 and 5xx. Nothing is sent for a run without events or
 for an inconclusive run: its verdicts say nothing about the links.
 
-This module imports httpx and tenacity although `fetch.py` is meant to be their only home:
+This module imports httpx and tenacity although `crawler.fetch` is meant to be their only home:
 posting alerts is not fetching links (no politeness, no classification, one JSON body),
 and routing it through the fetch stage would bend that stage out of shape.
 

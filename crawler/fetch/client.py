@@ -1,0 +1,168 @@
+"""The httpx client of a crawl: transport, limits, hooks, address checks at connection time."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import aiohttp
+import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from httpx_aiohttp import AiohttpTransport
+
+from crawler.config import FetchSettings
+from crawler.fetch.errors import PrivateAddressError
+from crawler.fetch.policy import REDIRECT_STATUSES
+
+if TYPE_CHECKING:
+    pass
+from crawler.urls import (
+    is_private_address,
+)
+
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,text/plain;q=0.8,*/*;q=0.5"
+
+
+# httpx builds the next request of a redirect even with follow_redirects=False, and raises on a
+# Location it cannot parse (javascript:, "http://[bad"), losing the response. A response hook
+# moves Location aside so that only `_follow` interprets it.
+LOCATION_HEADER = "x-crawler-location"
+
+
+KEEPALIVE_EXPIRY = 5.0
+
+
+MAX_HEADER_LINE = 16 * 1024  # aiohttp's default of 8190 rejects real sites' long cookies
+
+
+# What the address check is given: host and port in, the addresses it resolves to out.
+Resolve = Callable[[str, int | None], Awaitable[list[str]]]
+
+
+def move_credentials(request: httpx.Request) -> None:
+    """Send `user:pass@` as Basic auth (as httpx does) and take it out of the transport's URL."""
+    url = request.url
+    if not (url.username or url.password):
+        return
+    if "authorization" not in request.headers:
+        token = base64.b64encode(f"{url.username}:{url.password}".encode()).decode("ascii")
+        request.headers["Authorization"] = f"Basic {token}"
+    request.url = url.copy_with(username=None, password=None)
+
+
+def never_resolves(host: str) -> bool:
+    """RFC 6761 §6.4: names under `.invalid` never resolve, and resolvers should say so at once.
+
+    Answering here keeps such lookups off the network altogether (the tests rely on it).
+    """
+    name = host.lower().rstrip(".")
+    return name == "invalid" or name.endswith(".invalid")
+
+
+def unresolvable(host: str) -> socket.gaierror:
+    return socket.gaierror(socket.EAI_NONAME, f"{host}: Name or service not known (RFC 6761)")
+
+
+async def resolve_host(host: str, port: int | None) -> list[str]:
+    """The addresses `host` resolves to, from the system resolver (getaddrinfo)."""
+    if never_resolves(host):
+        raise unresolvable(host)
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(sockaddr[0]) for *_, sockaddr in infos]
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """aiohttp resolver refusing hosts with a private address: what is checked is what is used."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner if inner is not None else aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The inner resolver's answer; PrivateAddressError if any address is private."""
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            if is_private_address(result["host"]):
+                raise PrivateAddressError(
+                    f"{host} resolves to a private address ({result['host']})"
+                )
+        return results
+
+    async def close(self) -> None:
+        """Close the inner resolver."""
+        await self._inner.close()
+
+
+async def _hide_location(response: httpx.Response) -> None:
+    """Response hook: move a redirect's Location where httpx's own redirect logic won't see it."""
+    location = response.headers.get("location")
+    if response.status_code in REDIRECT_STATUSES and location is not None:
+        response.headers[LOCATION_HEADER] = location
+        del response.headers["location"]
+
+
+def install_hook(client: httpx.AsyncClient) -> None:
+    """Make sure `client` hides Location from httpx (a client passed in may lack the hook)."""
+    hooks = client.event_hooks
+    if _hide_location not in hooks["response"]:
+        hooks["response"] = [*hooks["response"], _hide_location]
+        client.event_hooks = hooks
+
+
+def build_client(settings: FetchSettings) -> httpx.AsyncClient:
+    """One AsyncClient per crawl: timeouts, limits, user agent, TLS and transport from settings."""
+    timeout = httpx.Timeout(
+        settings.read_timeout, connect=settings.connect_timeout, pool=settings.url_timeout
+    )
+    limits = httpx.Limits(
+        max_connections=settings.concurrency,
+        max_keepalive_connections=settings.concurrency,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
+    headers = {"User-Agent": settings.user_agent, "Accept": ACCEPT}
+    return httpx.AsyncClient(
+        transport=_build_transport(settings, limits),
+        headers=headers,
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        event_hooks={"response": [_hide_location]},
+    )
+
+
+def _build_transport(settings: FetchSettings, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    """httpx's own transport, or httpx-aiohttp's with a connector that has per-host limits."""
+    if settings.transport == "httpx":
+        return httpx.AsyncHTTPTransport(verify=settings.verify_tls, limits=limits, trust_env=False)
+    context = httpx.create_ssl_context(verify=settings.verify_tls, trust_env=False)
+    return AiohttpTransport(limits=limits, client=_aiohttp_session_factory(settings, context))
+
+
+def _aiohttp_session_factory(
+    settings: FetchSettings, context: ssl.SSLContext
+) -> Callable[[], aiohttp.ClientSession]:
+    """A factory the transport calls on its first request, i.e. inside the running loop."""
+
+    def make_session() -> aiohttp.ClientSession:
+        guard = None if settings.allow_private_networks else PublicOnlyResolver()
+        connector = aiohttp.TCPConnector(
+            limit=settings.concurrency,
+            limit_per_host=settings.per_host_concurrency,
+            ssl=context,
+            keepalive_timeout=KEEPALIVE_EXPIRY,
+            resolver=guard,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            trust_env=False,
+            max_line_size=MAX_HEADER_LINE,
+            max_field_size=MAX_HEADER_LINE,
+        )
+
+    return make_session
