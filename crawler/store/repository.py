@@ -85,7 +85,7 @@ class HistoryEntry:
     reason: str | None
 
 
-def _guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+def guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
     """Let no SQLAlchemy error out of a Store method except as a StoreError."""
 
     @functools.wraps(method)
@@ -120,7 +120,7 @@ class Store:
             raise
         return store
 
-    @_guarded
+    @guarded
     def _check(self, upgrade: bool) -> None:
         """Fail now, not on first use, when the database cannot be opened or read."""
         if upgrade:
@@ -152,7 +152,7 @@ class Store:
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def begin_snapshot(
         self,
         source: str,
@@ -176,7 +176,7 @@ class Store:
             result = conn.execute(insert(snapshots).values(values).returning(snapshots.c.id))
             return int(result.scalar_one())
 
-    @_guarded
+    @guarded
     def finish_snapshot(
         self, snapshot_id: int, *, finished_at: datetime, outcome: Outcome, summary: dict[str, int]
     ) -> None:
@@ -190,7 +190,7 @@ class Store:
             if conn.execute(stmt).rowcount == 0:
                 raise StoreError(f"no snapshot {snapshot_id} in {self.location}")
 
-    @_guarded
+    @guarded
     def recover_interrupted(self, alive: Callable[[SnapshotInfo], bool] | None = None) -> list[int]:
         """Mark snapshots left "running" by a crash as "partial"; return their ids.
 
@@ -210,7 +210,7 @@ class Store:
                 )
             return sorted(ids)
 
-    @_guarded
+    @guarded
     def load_snapshot(self, snapshot_id: int) -> Snapshot:
         """The snapshot with its node tree rebuilt; StoreError if it is missing or has no nodes."""
         with self.engine.connect() as conn:
@@ -231,14 +231,14 @@ class Store:
             insecure=info.insecure,
         )
 
-    @_guarded
+    @guarded
     def snapshot_info(self, snapshot_id: int) -> SnapshotInfo | None:
         """One snapshot's row (watch id, outcome, summary), or None when there is no such id."""
         with self.engine.connect() as conn:
             row = conn.execute(select(snapshots).where(snapshots.c.id == snapshot_id)).first()
         return None if row is None else _info(row)
 
-    @_guarded
+    @guarded
     def list_snapshots(self, source: str | None = None, limit: int = 50) -> list[SnapshotInfo]:
         """Snapshots, newest first, optionally of one source only."""
         stmt = select(snapshots).order_by(snapshots.c.started_at.desc(), snapshots.c.id.desc())
@@ -247,7 +247,7 @@ class Store:
         with self.engine.connect() as conn:
             return [_info(row) for row in conn.execute(stmt.limit(limit))]
 
-    @_guarded
+    @guarded
     def latest_snapshot_id(self, source: str, *, before: int | None = None) -> int | None:
         """The newest finished snapshot of `source`; with `before`, the newest started before it."""
         stmt = (
@@ -270,7 +270,7 @@ class Store:
 
     # -- nodes -------------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def save_nodes(self, snapshot_id: int, nodes_: Sequence[Node]) -> None:
         """Insert or update (by snapshot and key) a batch of nodes in one transaction."""
         if not nodes_:
@@ -283,7 +283,7 @@ class Store:
         with self._write() as conn, conn.begin():
             conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changing), rows)
 
-    @_guarded
+    @guarded
     def saved_nodes(self, snapshot_id: int) -> list[Node]:
         """Every saved node of a snapshot, flat and childless, in key order (to resume a crawl)."""
         with self.engine.connect() as conn:
@@ -294,12 +294,12 @@ class Store:
         stmt = select(nodes).where(nodes.c.snapshot_id == snapshot_id).order_by(nodes.c.key)
         return [row_to_node(row._mapping) for row in conn.execute(stmt)]
 
-    @_guarded
+    @guarded
     def previous_fetch(self, normalized_url: str) -> PreviousFetch | None:
         """The latest actual fetch (verdict not "skipped") of a URL in any snapshot."""
         return self.previous_fetches([normalized_url]).get(normalized_url)
 
-    @_guarded
+    @guarded
     def previous_fetches(self, normalized_urls: Sequence[str]) -> dict[str, PreviousFetch]:
         """`previous_fetch` for many URLs: one query per 500, a window function picks the latest."""
         found: dict[str, PreviousFetch] = {}
@@ -350,7 +350,7 @@ class Store:
                     )
         return found
 
-    @_guarded
+    @guarded
     def link_history(self, normalized_url: str, limit: int = 100) -> list[HistoryEntry]:
         """How a URL fared in each snapshot, newest first (duplicate nodes left out)."""
         stmt = (
@@ -383,7 +383,7 @@ class Store:
 
     # -- bodies ------------------------------------------------------------------------------
 
-    @_guarded
+    @guarded
     def put_body(self, data: bytes) -> str:
         """Store a body once per content (zlib-compressed) and return its sha256 hex."""
         digest = hashlib.sha256(data).hexdigest()
@@ -400,7 +400,7 @@ class Store:
             conn.execute(stmt, row)
         return digest
 
-    @_guarded
+    @guarded
     def put_bodies(self, datas: Sequence[bytes]) -> list[str]:
         """Store many bodies at once (one query for what exists, one transaction); their sha256s."""
         digests = [hashlib.sha256(data).hexdigest() for data in datas]
@@ -430,14 +430,14 @@ class Store:
                 conn.execute(stmt, rows)
         return digests
 
-    @_guarded
+    @guarded
     def has_body(self, sha256: str) -> bool:
         """True when a body with this sha256 is stored."""
         with self.engine.connect() as conn:
             found = conn.execute(select(bodies.c.sha256).where(bodies.c.sha256 == sha256)).first()
         return found is not None
 
-    @_guarded
+    @guarded
     def get_body(self, sha256: str) -> bytes | None:
         """The uncompressed body with this sha256, or None if it was never stored."""
         with self.engine.connect() as conn:
@@ -449,7 +449,7 @@ class Store:
         except zlib.error as exc:
             raise StoreError(f"corrupt database: body {sha256} in {self.location}") from exc
 
-    @_guarded
+    @guarded
     def stats(self) -> dict[str, int]:
         """Row counts and body sizes: snapshots, nodes, bodies, body_bytes, body_bytes_stored."""
         with self.engine.connect() as conn:

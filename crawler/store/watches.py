@@ -10,28 +10,23 @@ and runs in its own short transaction; database errors leave as one-line `StoreE
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.history import LinkState
 from crawler.model import Outcome, Verdict
-from crawler.store.engine import WRITE, translate_error
-from crawler.store.repository import Store
+from crawler.store.engine import WRITE
+from crawler.store.repository import Store, guarded
 from crawler.store.tables import nodes, snapshots, watches
 from crawler.timing import format_every, next_run
 
 HISTORY_SNAPSHOTS = 20  # earlier snapshots read per run: streaks, flapping windows and margin
 URL_FILTER_MAX = 500  # above this many URLs, filter in Python (bound-parameter limits)
 FAILED = "failed"  # `last_outcome` of a run that produced no snapshot (bad source, store error)
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +57,6 @@ class Watch:
         return next_run(self.every, self.cron, self.last_run_at, now, jitter)
 
 
-def _guarded(
-    func: Callable[Concatenate[Store, P], R],
-) -> Callable[Concatenate[Store, P], R]:
-    """Let no SQLAlchemy error out except as a StoreError naming the database."""
-
-    @functools.wraps(func)
-    def wrapper(store: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(store, *args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise translate_error(exc, store.location) from exc
-
-    return wrapper
-
-
 def _watch(row: Row[Any]) -> Watch:
     """A Watch from a `watches` row."""
     every = timedelta(seconds=row.every_seconds) if row.every_seconds is not None else None
@@ -105,7 +85,7 @@ def _schedule_values(every: timedelta | None, cron: str | None) -> dict[str, Any
     return {"every_seconds": seconds, "cron": cron.strip() if cron else None}
 
 
-@_guarded
+@guarded
 def add_watch(
     store: Store,
     source: str,
@@ -124,7 +104,7 @@ def add_watch(
         return _watch(result.one())
 
 
-@_guarded
+@guarded
 def upsert_watch(
     store: Store,
     source: str,
@@ -157,7 +137,7 @@ def upsert_watch(
         return _watch(conn.execute(stmt_update.returning(watches)).one()), True
 
 
-@_guarded
+@guarded
 def get_watch(store: Store, watch_id: int) -> Watch | None:
     """The watch with this id, or None."""
     with store.engine.connect() as conn:
@@ -165,7 +145,7 @@ def get_watch(store: Store, watch_id: int) -> Watch | None:
     return None if row is None else _watch(row)
 
 
-@_guarded
+@guarded
 def list_watches(store: Store, *, enabled_only: bool = False) -> list[Watch]:
     """Every watch, oldest first."""
     stmt = select(watches).order_by(watches.c.id)
@@ -175,14 +155,14 @@ def list_watches(store: Store, *, enabled_only: bool = False) -> list[Watch]:
         return [_watch(row) for row in conn.execute(stmt)]
 
 
-@_guarded
+@guarded
 def remove_watch(store: Store, watch_id: int) -> bool:
     """Delete a watch (its snapshots stay, their watch_id set to NULL); False if there was none."""
     with store.engine.connect().execution_options(**WRITE) as conn, conn.begin():
         return conn.execute(delete(watches).where(watches.c.id == watch_id)).rowcount > 0
 
 
-@_guarded
+@guarded
 def record_run(
     store: Store,
     watch_id: int,
@@ -204,7 +184,7 @@ def record_run(
         conn.execute(update(watches).where(watches.c.id == watch_id).values(**values))
 
 
-@_guarded
+@guarded
 def timelines_for(
     store: Store,
     source: str,
