@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
 from crawler.history import LinkState
 from crawler.model import Outcome, Verdict
@@ -96,12 +96,24 @@ def add_watch(
     depth: int | None = None,
 ) -> Watch:
     """Add a watch; an interval watch is due at once, a cron watch at its first fire time."""
-    values = _schedule_values(every, cron)
-    first = next_run(every, cron, None, now)
-    row = {**values, "source": source, "depth": depth, "enabled": True, "created_at": now}
+    wanted = {**_schedule_values(every, cron), "depth": depth, "enabled": True}
     with store.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-        result = conn.execute(insert(watches).values(**row, next_run_at=first).returning(watches))
-        return _watch(result.one())
+        return _insert_watch(conn, source, wanted, now=now, every=every, cron=cron)
+
+
+def _insert_watch(
+    conn: Connection,
+    source: str,
+    wanted: dict[str, Any],
+    *,
+    now: datetime,
+    every: timedelta | None,
+    cron: str | None,
+) -> Watch:
+    """Insert a new watch row: an interval watch due at once, a cron watch at its first fire."""
+    first = next_run(every, cron, None, now)
+    new = insert(watches).values(**wanted, source=source, created_at=now, next_run_at=first)
+    return _watch(conn.execute(new.returning(watches)).one())
 
 
 @guarded
@@ -125,9 +137,7 @@ def upsert_watch(
         stmt = select(watches).where(watches.c.source == source).order_by(watches.c.id).limit(1)
         row = conn.execute(stmt).first()
         if row is None:
-            first = next_run(every, cron, None, now)
-            new = insert(watches).values(**wanted, source=source, created_at=now, next_run_at=first)
-            return _watch(conn.execute(new.returning(watches)).one()), True
+            return _insert_watch(conn, source, wanted, now=now, every=every, cron=cron), True
         if all(getattr(row, key) == value for key, value in wanted.items()):
             return _watch(row), False
         changes = dict(wanted)
