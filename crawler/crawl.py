@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from crawler.store import PreviousFetch, Store
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# Visits under way per connection slot. The Fetcher limits requests on the wire (concurrency,
+# per_host_concurrency); a visit that waits out a Retry-After or a backoff holds no connection,
+# so more visits than slots keep the connections busy meanwhile. Waiting visits hold no body.
+VISITS_PER_SLOT = 4
 FLUSH_NODES = 200  # nodes written per store transaction
 FLUSH_BODY_BYTES = 2 * 1024 * 1024  # ... or sooner, when this many body bytes wait
 # What a repeat of a URL takes from its first occurrence (not the requests, which it did not make).
@@ -192,8 +196,8 @@ class Crawl:
                 self.frontier = Frontier(
                     self._visit_safely,
                     group.create_task,
-                    concurrency=fetch.concurrency,
-                    per_host=fetch.per_host_concurrency,
+                    concurrency=fetch.concurrency * VISITS_PER_SLOT,
+                    per_host=fetch.per_host_concurrency * VISITS_PER_SLOT,
                 )
                 for link in self.article.links:
                     root = self.snapshot.root

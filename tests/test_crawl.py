@@ -348,3 +348,29 @@ async def test_a_soft404_stays_one_when_the_recheck_is_not_modified(
     node = second.root.children[0]
     assert node.status_code == 304 and Flag.NOT_MODIFIED in node.flags
     assert node.verdict is Verdict.SOFT404
+
+
+async def test_a_retry_waiting_out_retry_after_holds_no_connection_slot(
+    tmp_path: Path, fake_site: FakeSite
+) -> None:
+    """Two URLs answered 429 (Retry-After: 1) at concurrency 2: the other URLs of the article are
+    fetched while those two wait, not after them."""
+    base = fake_site.base_url
+    stories = [f"{base}{path}" for path in list(RELATED_OF)[:6]]
+    article = tmp_path / "article.txt"
+    article.write_text(f"{base}/ratelimited/a\n{base}/ratelimited/b\n" + "\n".join(stories) + "\n")
+    settings = fast_settings(tmp_path, depth=0)
+    settings = settings.model_copy(
+        update={
+            "fetch": settings.fetch.model_copy(update={"concurrency": 2, "per_host_concurrency": 2})
+        }
+    )
+    snapshot = await run_crawl(str(article), settings)
+    assert {n.verdict for n in snapshot.root.children} == {Verdict.OK}
+    paths = [path for method, path, _ in fake_site.requests if method == "GET"]
+    retried = [i for i, path in enumerate(paths) if path.startswith("/ratelimited/")]
+    assert len(retried) == 4  # 429, then 200, for each
+    first_retry = sorted(retried)[2]
+    story_requests = [i for i, path in enumerate(paths) if path.startswith("/news/")]
+    assert len(story_requests) == 6
+    assert max(story_requests) < first_retry
