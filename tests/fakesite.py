@@ -184,6 +184,7 @@ class FakeSite(ThreadedServer):
         self.latency = latency
         self.hits: collections.Counter[str] = collections.Counter()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.client_ports: list[int] = []  # the client's port per request: one per connection
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
@@ -204,6 +205,7 @@ class FakeSite(ThreadedServer):
         with self._lock:
             self.hits.clear()
             self.requests.clear()
+            self.client_ports.clear()
             self._forced.clear()
             self._counters.clear()
             self.peak_in_flight = self.in_flight
@@ -220,6 +222,8 @@ class FakeSite(ThreadedServer):
         with self._lock:
             self.hits[request.path] += 1
             self.requests.append((request.method, request.path_qs, dict(request.headers)))
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.client_ports.append(int(peer[1]) if peer else 0)
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -437,6 +441,20 @@ async def _reset(site: FakeSite, request: web.Request) -> web.StreamResponse:
     raise asyncio.CancelledError  # nothing more to say on a dead connection
 
 
+async def _slow_error_page(site: FakeSite, request: web.Request) -> web.StreamResponse:
+    """A 404 whose 48 KiB page arrives in two parts, 50 ms apart (not all there at once)."""
+    if request.method == "HEAD":
+        return web.Response(status=404, content_type="text/html")
+    response = web.StreamResponse(status=404, headers={"Content-Type": "text/html"})
+    response.content_length = 48 * 1024
+    await response.prepare(request)
+    await response.write(b"x" * (24 * 1024))
+    await asyncio.sleep(0.05)
+    await response.write(b"y" * (24 * 1024))
+    await response.write_eof()
+    return response
+
+
 _ROUTES: dict[str, Handler] = {
     "/": _front,
     ARTICLE: _article,
@@ -472,6 +490,7 @@ _ROUTES: dict[str, Handler] = {
     "/big": _big,
     "/gzip-bomb": _bomb,
     "/reset": _reset,
+    "/slow-error-page": _slow_error_page,
 }
 
 
@@ -483,6 +502,8 @@ def _route(path: str) -> Handler:
         return _redirect_chain
     if path.startswith("/missing-"):
         return _missing
+    if path.startswith("/ratelimited/"):  # one 429 per distinct path
+        return _ratelimited
     if path.startswith("/news/"):
         return _story
     return _fixed(404)

@@ -520,3 +520,18 @@ async def test_gate_is_asked_before_every_request(fake_site: FakeSite, transport
     assert result.status_code == 200
     host = fake_site.base_url.removeprefix("http://")
     assert asked == [host] * 3  # two redirect hops and the page
+
+
+async def test_an_unwanted_error_page_is_read_so_its_connection_is_kept(
+    transport: str, fake_site: FakeSite
+) -> None:
+    """A 404 page still arriving when the answer is known is read to its end (it is small),
+    so the next request to the host goes on the same connection instead of a new one."""
+    settings = make_settings(transport, concurrency=1, per_host_concurrency=1, head_first=False)
+    async with Fetcher(settings) as fetcher:
+        first = await fetcher.fetch(fake_site.url("/slow-error-page"))
+        second = await fetcher.fetch(fake_site.url("/news/target.html"))
+    assert (first.status_code, second.status_code) == (404, 200)
+    assert [method for method, _, _ in fake_site.requests] == ["GET", "GET"]
+    assert len(fake_site.client_ports) == 2
+    assert fake_site.client_ports[0] == fake_site.client_ports[1]

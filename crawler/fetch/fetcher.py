@@ -31,6 +31,7 @@ from crawler.fetch.errors import TRANSPORT_ERRORS, map_exception
 from crawler.fetch.policy import (
     REDIRECT_STATUSES,
     conditional_headers,
+    httpx_url,
     is_text_type,
     needs_get,
     parse_retry_after,
@@ -56,6 +57,12 @@ if TYPE_CHECKING:
 # How long a URL may wait in all (queued behind its host's other URLs, then fetched) before it is
 # given up, as a multiple of url_timeout. The deadline proper starts when its first request goes.
 QUEUE_BACKSTOP_FACTOR = 10
+
+# An unwanted body up to this size is read and dropped so that its connection is kept alive
+# (closing it costs a new TCP, and TLS, handshake for the next URL of that host) ...
+DRAIN_MAX_BYTES = 64 * 1024
+# ... unless it takes longer than this: a slow error page is cut, not waited for.
+DRAIN_MAX_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -89,7 +96,7 @@ class _Answer:
     """One request's outcome: a status and headers, or a transport failure."""
 
     status: int | None = None
-    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lowercase names (plain_headers)
     body: bytes | None = None
     truncated: bool = False
     failure: Failure | None = None
@@ -210,6 +217,18 @@ class Fetcher:
         blocked = await self._check_address(url)
         if blocked is not None:
             return self._to_result(url, "GET", url, blocked, [])
+        first = await self._attempt(url, want_body, headers, trace)
+        if not should_retry(first):
+            return first  # most URLs: no retry machinery needed
+        # tenacity takes over from the first attempt, whose result it is handed back, so
+        # that its stop, wait (Retry-After) and retry rules see every attempt.
+        handed = [first]
+
+        async def attempt() -> FetchResult:
+            if handed:
+                return handed.pop()
+            return await self._attempt(url, want_body, headers, trace)
+
         tries = self.settings.retries + 1
         retrying = AsyncRetrying(
             stop=lambda state: state.attempt_number >= tries or trace.remaining() <= 0,
@@ -218,7 +237,7 @@ class Fetcher:
             before_sleep=self._count_retry,
             retry_error_callback=_last_result,
         )
-        result: FetchResult = await retrying(self._attempt, url, want_body, headers, trace)
+        result: FetchResult = await retrying(attempt)
         return result
 
     def _wait(self, state: RetryCallState) -> float:
@@ -288,7 +307,7 @@ class Fetcher:
             truncated=answer.truncated,
             etag=headers.get("etag"),
             last_modified=headers.get("last-modified"),
-            retry_after=parse_retry_after(headers.get("retry-after"), server_now(headers)),
+            retry_after=_retry_after(headers),
         )
 
     async def _check_address(self, url: str) -> _Answer | None:
@@ -341,7 +360,7 @@ class Fetcher:
         self, method: str, url: str, headers: Mapping[str, str], read_body: bool
     ) -> _Answer:
         try:
-            request = self.client.build_request(method, url, headers=headers)
+            request = self.client.build_request(method, httpx_url(url), headers=headers)
             move_credentials(request)
             response = await self.client.send(request, stream=True)
         except TRANSPORT_ERRORS as exc:
@@ -357,22 +376,27 @@ class Fetcher:
     async def _read(self, response: httpx.Response, read_body: bool) -> _Answer:
         """The answer of a response, with its body when asked for and worth keeping."""
         status = response.status_code
+        headers = plain_headers(response.headers)
         wanted = read_body and 200 <= status < 300 and response.request.method != "HEAD"
-        if not wanted or not is_text_type(response.headers.get("content-type")):
-            return _Answer(status, response.headers)
-        if is_stacked(response.headers.get("content-encoding")):
-            return _Answer(status, response.headers)  # cannot be inflated within the cap
+        if not wanted or not is_text_type(headers.get("content-type")):
+            await _drain(response, headers)
+            return _Answer(status, headers)
+        encoding = headers.get("content-encoding")
+        if is_stacked(encoding):
+            return _Answer(status, headers)  # cannot be inflated within the cap
         try:
-            body, truncated = await self._read_capped(response)
+            body, truncated = await self._read_capped(response, encoding)
         except TRANSPORT_ERRORS as exc:
             failure, detail = map_exception(exc)
-            return _Answer(status, response.headers, failure=failure, detail=detail)
-        return _Answer(status, response.headers, body=body, truncated=truncated)
+            return _Answer(status, headers, failure=failure, detail=detail)
+        return _Answer(status, headers, body=body, truncated=truncated)
 
-    async def _read_capped(self, response: httpx.Response) -> tuple[bytes, bool]:
+    async def _read_capped(
+        self, response: httpx.Response, encoding: str | None
+    ) -> tuple[bytes, bool]:
         """Stream the decoded body up to max_body_bytes; True if more was left unread."""
         cap = self.settings.max_body_bytes
-        inflater = make_inflater(response.headers.get("content-encoding"))
+        inflater = make_inflater(encoding)
         if response.is_stream_consumed:  # already read (a mock's content=...): httpx decoded it
             inflater = None
         stream = response.aiter_raw() if inflater is not None else response.aiter_bytes()
@@ -387,6 +411,45 @@ class Fetcher:
             chunks.append(chunk)
             size += len(chunk)
         return b"".join(chunks), False
+
+
+async def _drain(response: httpx.Response, headers: Mapping[str, str]) -> None:
+    """Read and drop a small unwanted body (an error page, a redirect's note), so that the
+    connection goes back to the pool instead of being closed; give up on a large or slow one.
+    """
+    length = headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > DRAIN_MAX_BYTES):
+        return
+    if response.is_stream_consumed:  # already read (a mock's content=...)
+        return
+    size = 0
+    with contextlib.suppress(TimeoutError, *TRANSPORT_ERRORS):
+        async with asyncio.timeout(DRAIN_MAX_SECONDS):
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > DRAIN_MAX_BYTES:
+                    return
+
+
+def plain_headers(headers: httpx.Headers) -> dict[str, str]:
+    """A response's headers as a plain dict of lowercase names, read once.
+
+    httpx.Headers decodes and lowercases every header on every lookup; an answer is looked up
+    some ten times. Repeated headers are joined with ", " and decoded as httpx does.
+    """
+    encoding = headers.encoding
+    plain: dict[str, str] = {}
+    for raw_name, raw_value in headers.raw:
+        name = raw_name.decode(encoding).lower()
+        value = raw_value.decode(encoding)
+        plain[name] = f"{plain[name]}, {value}" if name in plain else value
+    return plain
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Retry-After in seconds, against the server's own clock when it is an HTTP-date."""
+    value = headers.get("retry-after")
+    return None if value is None else parse_retry_after(value, server_now(headers))
 
 
 def _last_result(state: RetryCallState) -> FetchResult:
