@@ -135,6 +135,8 @@ class FakeSite:
         path = request.path
         if path == "/__stats":
             return web.json_response(self.stats.summary())
+        if path == "/__stamps":  # arrival times (monotonic), for a timeline of one run
+            return web.json_response(sorted(self.stats.stamps))
         if path == "/__reset":
             self.stats.reset()
             if request.query.get("state", "1") != "0":

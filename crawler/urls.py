@@ -89,7 +89,7 @@ def normalize_url(url: str) -> str:
     text = url.strip()
     # A "%" that starts no escape is written "%25" (RFC 3986 §2.4), or w3lib's decoding of
     # "%41" in "%a%41" would make a new escape "%aA" and break idempotence.
-    escaped = _STRAY_PERCENT_RE.sub("%25", _SPECIAL_SCHEME_RE.sub(r"\1://", text, count=1))
+    escaped = _STRAY_PERCENT_RE.sub("%25", _special_slashes(text))
     try:
         parsed = parse_url(escaped)
         return _drop_tracking(canonicalize_url(_with_ascii_netloc(parsed)))
@@ -186,7 +186,19 @@ def is_http_url(url: str) -> bool:
 
 def request_url(url: str) -> str:
     """`url` spelled for an HTTP client: trimmed, `http:/x` and `http:\\\\x` read as `http://x`."""
-    return _SPECIAL_SCHEME_RE.sub(r"\1://", url.strip(), count=1)
+    return _special_slashes(url.strip())
+
+
+def _special_slashes(url: str) -> str:
+    """`http:/x`, `http:\\\\x` or `http:x` spelled `http://x` (a special scheme's authority).
+
+    The same as `_SPECIAL_SCHEME_RE.sub(r"\\1://", url, count=1)`, without expanding the
+    replacement template on every call (it runs for every URL a crawl touches).
+    """
+    match = _SPECIAL_SCHEME_RE.match(url)
+    if match is None:
+        return url
+    return f"{match.group(1)}://{url[match.end() :]}"
 
 
 @functools.lru_cache(maxsize=URL_CACHE_SIZE)
@@ -211,7 +223,7 @@ def site_of(url: str) -> str:
 def _authority(url: str) -> tuple[str, str, int | None] | None:
     """(scheme, ASCII host, port) of `url`, or None when it has no valid host."""
     try:
-        parsed = parse_url(_SPECIAL_SCHEME_RE.sub(r"\1://", url.strip(), count=1))
+        parsed = parse_url(_special_slashes(url.strip()))
         host = _ascii_host(parsed.hostname) if parsed.hostname else ""
         port = parsed.port
     except (ValueError, UnicodeError):
@@ -309,7 +321,7 @@ def _special_reference(base: str, ref: str) -> str:
     ref_scheme = _scheme_of(ref)
     if ref_scheme and ref_scheme != base_scheme:
         # Another scheme: for a special one any run of slashes starts the authority.
-        return _SPECIAL_SCHEME_RE.sub(r"\1://", ref, count=1)
+        return _special_slashes(ref)
     if base_scheme not in _SPECIAL_SCHEMES:
         return ref
     # Same special scheme ("http:foo"): what follows the colon is relative to the base.

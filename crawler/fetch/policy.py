@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import httpx
 
-if TYPE_CHECKING:
-    pass
 from crawler.fetch.errors import describe
 from crawler.model import Failure, FetchResult, Hop
-from crawler.urls import (
-    is_http_url,
-    redact_url,
-)
+from crawler.urls import URL_CACHE_SIZE, is_http_url, redact_url
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -109,10 +105,20 @@ def scheme_failure(url: str) -> FetchResult:
     return FetchResult(url, attempts=0, failure=Failure.INVALID_URL, detail=detail)
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
+def httpx_url(url: str) -> httpx.URL:
+    """`httpx.URL(url)`, parsed once per URL (httpx's parser costs ~60 µs a call).
+
+    httpx.URL is immutable (`copy_with` returns a new one), so sharing one is safe.
+    """
+    return httpx.URL(url)
+
+
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def url_problem(url: str) -> str | None:
     """Why an http(s) URL cannot be requested (bad IPv6 literal, A-label, label length), or None."""
     try:
-        parsed = httpx.URL(url)
+        parsed = httpx_url(url)
         parsed.host  # noqa: B018 - decodes IDNA, raising on an invalid A-label
         # The codec getaddrinfo applies to a str host: it refuses empty or over-63-byte labels.
         parsed.raw_host.decode("ascii").encode("idna")
@@ -131,7 +137,7 @@ def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str
     return headers
 
 
-def server_now(headers: httpx.Headers) -> datetime:
+def server_now(headers: Mapping[str, str]) -> datetime:
     """The server's clock from its Date header (so clock skew does not bend Retry-After)."""
     with contextlib.suppress(TypeError, ValueError, IndexError):
         return _aware(email.utils.parsedate_to_datetime(headers.get("date", "")))
