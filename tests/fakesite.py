@@ -455,6 +455,19 @@ async def _slow_error_page(site: FakeSite, request: web.Request) -> web.StreamRe
     return response
 
 
+async def _cookie_wall(site: FakeSite, request: web.Request) -> web.StreamResponse:
+    """A page shown only with the cookie the wall sets; without it, back to the wall."""
+    if request.cookies.get("consent") == "yes":
+        return _html(_page("Behind the wall", "<h1>Behind the wall</h1>", path=request.path))
+    return web.Response(status=302, headers={"Location": "/cookie-wall/consent"})
+
+
+async def _cookie_consent(site: FakeSite, request: web.Request) -> web.StreamResponse:
+    response = web.Response(status=302, headers={"Location": "/cookie-wall/story"})
+    response.set_cookie("consent", "yes", path="/")
+    return response
+
+
 _ROUTES: dict[str, Handler] = {
     "/": _front,
     ARTICLE: _article,
@@ -491,6 +504,8 @@ _ROUTES: dict[str, Handler] = {
     "/gzip-bomb": _bomb,
     "/reset": _reset,
     "/slow-error-page": _slow_error_page,
+    "/cookie-wall/story": _cookie_wall,
+    "/cookie-wall/consent": _cookie_consent,
 }
 
 

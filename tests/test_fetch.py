@@ -535,3 +535,14 @@ async def test_an_unwanted_error_page_is_read_so_its_connection_is_kept(
     assert [method for method, _, _ in fake_site.requests] == ["GET", "GET"]
     assert len(fake_site.client_ports) == 2
     assert fake_site.client_ports[0] == fake_site.client_ports[1]
+
+
+async def test_a_cookie_set_on_a_redirect_is_sent_on_the_next_hop(
+    transport: str, fake_site: FakeSite
+) -> None:
+    """A cookie wall: the story redirects to a consent URL that sets a cookie and sends the
+    reader back; only with the cookie does the story answer 200 (no redirect loop)."""
+    result = await fetch_one(make_settings(transport), fake_site.url("/cookie-wall/story"))
+    assert result.status_code == 200, result.failure
+    assert [hop.status_code for hop in result.redirects] == [302, 302]
+    assert result.final_url == fake_site.url("/cookie-wall/story")

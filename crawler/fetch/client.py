@@ -115,6 +115,19 @@ def install_hook(client: httpx.AsyncClient) -> None:
         client.event_hooks = hooks
 
 
+class SetCookieOnly(httpx.Cookies):
+    """httpx's cookie store, skipping its cookie parser for answers that set no cookie.
+
+    httpx hands every response to `extract_cookies`, which builds urllib request and response
+    shims before finding out that there is nothing to store: some 40 µs per request.
+    """
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Store the cookies a response sets (sites with cookie walls need them back)."""
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
 def build_client(settings: FetchSettings) -> httpx.AsyncClient:
     """One AsyncClient per crawl: timeouts, limits, user agent, TLS and transport from settings."""
     timeout = httpx.Timeout(
@@ -126,7 +139,7 @@ def build_client(settings: FetchSettings) -> httpx.AsyncClient:
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
     headers = {"User-Agent": settings.user_agent, "Accept": ACCEPT}
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         transport=_build_transport(settings, limits),
         headers=headers,
         timeout=timeout,
@@ -134,6 +147,9 @@ def build_client(settings: FetchSettings) -> httpx.AsyncClient:
         trust_env=False,
         event_hooks={"response": [_hide_location]},
     )
+    # The `cookies` setter would copy the jar into a plain httpx.Cookies: set the store itself.
+    client._cookies = SetCookieOnly()
+    return client
 
 
 def _build_transport(settings: FetchSettings, limits: httpx.Limits) -> httpx.AsyncBaseTransport:

@@ -273,6 +273,7 @@ class Fetcher:
     ) -> FetchResult:
         """Send `method` to `url` and follow redirects by hand, recording every hop."""
         hops: list[Hop] = []
+        cookie_hop = -1  # the last hop whose answer set a cookie
         current = url
         while True:
             blocked = await self._check_address(current) if hops else None
@@ -280,9 +281,13 @@ class Fetcher:
             location = answer.headers.get(LOCATION_HEADER)
             if answer.status not in REDIRECT_STATUSES or location is None:
                 return self._to_result(url, method, current, answer, hops)
+            if "set-cookie" in answer.headers:
+                cookie_hop = len(hops)
             hops.append(Hop(current, answer.status))
             target = join_url(current, location)
-            problem = redirect_problem(target, location, hops, self.settings.max_redirects)
+            problem = redirect_problem(
+                target, location, hops, self.settings.max_redirects, cookie_hop=cookie_hop
+            )
             if problem is not None or target is None:
                 failure, detail = problem or (Failure.BAD_REDIRECT, location)
                 answer = replace(answer, failure=failure, detail=detail)

@@ -73,14 +73,20 @@ def is_text_type(content_type: str | None) -> bool:
 
 
 def redirect_problem(
-    target: str | None, location: str, hops: list[Hop], limit: int
+    target: str | None, location: str, hops: list[Hop], limit: int, *, cookie_hop: int = -1
 ) -> tuple[Failure, str] | None:
-    """Why following a redirect to `target` is refused, or None if it may be followed."""
+    """Why following a redirect to `target` is refused, or None if it may be followed.
+
+    Going back to a URL of the chain is a loop, unless a cookie was set since that visit
+    (`cookie_hop`: index of the last hop whose answer set one): a cookie wall sends the reader
+    to a consent URL that sets a cookie and back to the story, which then answers.
+    """
     if target is None or not is_http_url(target):
         return Failure.BAD_REDIRECT, f"redirect to a non-http(s) location: {redact_url(location)}"
     if url_problem(target) is not None:
         return Failure.BAD_REDIRECT, f"redirect to a malformed URL: {redact_url(location)}"
-    if any(hop.url == target for hop in hops):
+    last_visit = max((i for i, hop in enumerate(hops) if hop.url == target), default=None)
+    if last_visit is not None and last_visit > cookie_hop:
         return Failure.REDIRECT_LOOP, f"redirect loop back to {redact_url(target)}"
     if len(hops) > limit:
         return Failure.TOO_MANY_REDIRECTS, f"more than {limit} redirects"
