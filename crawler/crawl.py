@@ -91,7 +91,7 @@ class _Pending:
     """Work the store has not seen yet."""
 
     nodes: dict[int, Node] = field(default_factory=dict)
-    bodies: list[bytes] = field(default_factory=list)
+    bodies: dict[str, bytes] = field(default_factory=dict)  # sha256 -> body
     body_bytes: int = 0
 
 
@@ -474,9 +474,10 @@ class Crawl:
 
     def _keep_body(self, node: Node, body: bytes) -> None:
         """Hash a body onto its node and queue it for the store (stored once per content)."""
-        node.content_sha256 = hashlib.sha256(body).hexdigest()
-        if self.settings.crawl.store_bodies and self.store is not None:
-            self.pending.bodies.append(body)
+        digest = node.content_sha256 = hashlib.sha256(body).hexdigest()
+        keep = self.settings.crawl.store_bodies and self.store is not None
+        if keep and digest not in self.pending.bodies:
+            self.pending.bodies[digest] = body
             self.pending.body_bytes += len(body)
 
     def _finish(self, node: Node) -> None:
@@ -574,7 +575,7 @@ class Crawl:
 
 def _write_batch(store: Store, snapshot_id: int, pending: _Pending) -> None:
     if pending.bodies:
-        store.put_bodies(pending.bodies)
+        store.put_bodies(list(pending.bodies.values()), digests=list(pending.bodies))
     if pending.nodes:
         store.save_nodes(snapshot_id, list(pending.nodes.values()))
 

@@ -220,6 +220,7 @@ def site_of(url: str) -> str:
     return authority[1].removeprefix("www.") if authority else ""
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def _authority(url: str) -> tuple[str, str, int | None] | None:
     """(scheme, ASCII host, port) of `url`, or None when it has no valid host."""
     try:

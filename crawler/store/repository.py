@@ -401,9 +401,18 @@ class Store:
         return digest
 
     @guarded
-    def put_bodies(self, datas: Sequence[bytes]) -> list[str]:
-        """Store many bodies at once (one query for what exists, one transaction); their sha256s."""
-        digests = [hashlib.sha256(data).hexdigest() for data in datas]
+    def put_bodies(
+        self, datas: Sequence[bytes], *, digests: Sequence[str] | None = None
+    ) -> list[str]:
+        """Store many bodies at once (one query for what exists, one transaction); their sha256s.
+
+        `digests`, when the caller hashed the bodies already, are their sha256 hex digests.
+        """
+        if digests is None:
+            digests = [hashlib.sha256(data).hexdigest() for data in datas]
+        elif len(digests) != len(datas):
+            raise ValueError("put_bodies: one digest per body")
+        digests = list(digests)
         wanted = dict(zip(digests, datas, strict=True))
         if not wanted:
             return digests
