@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crawler.classify import classify_result
@@ -511,6 +511,8 @@ async def _fetch_any(url: str, allow_private: bool) -> FetchResult:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ANY_URL, st.booleans())
+@example("http://example.com\\[", False)  # urlsplit() raises on a lone "[" in the netloc
+@example("http://example.com\\@", False)  # httpx reads `example.com\` as userinfo
 def test_fetch_never_raises(url: str, allow_private: bool) -> None:
     result = asyncio.run(_fetch_any(url, allow_private))
     verdict, reason = classify_result(result)
