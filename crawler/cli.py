@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from crawler.cliutil import Context, check_output, open_store, pass_context, render_snapshot
+from crawler.cliutil import (
+    Context,
+    check_output,
+    freeze_startup_heap,
+    open_store,
+    pass_context,
+    render_snapshot,
+)
 
 if TYPE_CHECKING:
     from crawler.model import Snapshot
@@ -137,6 +144,7 @@ def crawl(
     check_output(fmt, output, stored=not no_store)
     source_kind = SourceKind(kind) if kind else None
     stdin = sys.stdin.buffer if source == "-" else None
+    freeze_startup_heap()
     with _progress(not no_progress) as progress:
         if no_store:
             snapshot = asyncio.run(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from crawler.cliutil import Context, open_store, pass_context
+from crawler.cliutil import Context, freeze_startup_heap, open_store, pass_context
 
 if TYPE_CHECKING:
     from crawler.config import Settings
@@ -125,6 +125,7 @@ def daemon(ctx: Context, log_format: str | None) -> None:
     def reload() -> Settings:
         return load_settings(ctx.config)
 
+    freeze_startup_heap()
     asyncio.run(run_daemon(settings, reload=reload, config_file=config_file))
     sys.exit(0)
 

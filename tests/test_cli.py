@@ -168,3 +168,25 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert done.returncode == 0
     for command in ("crawl", "links", "show", "snapshots"):
         assert command in done.stdout
+
+
+def test_startup_heap_is_frozen_once_with_the_fetch_stack_loaded() -> None:
+    """The crawl command's start: the fetch stack is imported, then the heap is frozen once."""
+    code = (
+        "import gc, sys\n"
+        "from crawler.cliutil import freeze_startup_heap\n"
+        "assert gc.get_freeze_count() == 0 and 'crawler.fetch' not in sys.modules\n"
+        "freeze_startup_heap()\n"
+        "first = gc.get_freeze_count()\n"
+        "garbage = [[i] for i in range(1000)]\n"
+        "freeze_startup_heap()\n"
+        "loaded = ['crawler.fetch' in sys.modules, 'lxml' in sys.modules]\n"
+        "print(first, gc.get_freeze_count(), *loaded)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    first, second, fetch_loaded, lxml_loaded = done.stdout.split()
+    assert int(first) > 10_000
+    assert second == first  # the second call froze nothing more
+    assert (fetch_loaded, lxml_loaded) == ("True", "True")
