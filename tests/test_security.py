@@ -169,11 +169,15 @@ async def test_public_hops_are_followed() -> None:
 
 async def test_redirect_to_private_over_real_sockets(hostile: HostileServer) -> None:
     # First hop "localhost" is declared public; the redirect goes to the IP literal 127.0.0.1.
+    # The Fetcher's own per-hop check, alone: a plain httpx client, without the connection-time
+    # guard (which would refuse localhost itself, see the rebinding tests below).
     port = hostile.base_url.rsplit(":", 1)[1]
     url = f"http://localhost:{port}/to-self-ip"
     before = hostile.hits("/ok")
-    fetcher = Fetcher(settings_for("httpx"), resolver=fake_dns({"localhost": [PUBLIC]}))
-    async with fetcher:
+    async with httpx.AsyncClient(trust_env=False) as client:
+        fetcher = Fetcher(
+            settings_for("httpx"), client=client, resolver=fake_dns({"localhost": [PUBLIC]})
+        )
         result = await fetcher.fetch(url, want_body=True)
     assert result.failure is Failure.PRIVATE_ADDRESS and len(result.redirects) == 1
     assert hostile.hits("/to-self-ip") >= 1 and hostile.hits("/ok") == before
@@ -203,12 +207,6 @@ async def test_rebinding_guard_is_off_when_private_is_allowed(hostile: HostileSe
     assert result.status_code == 200 and hostile.hits("/ok?rebind=2") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs a connection-time guard for the httpx transport too (an httpcore network "
-    "backend that resolves, refuses private addresses and connects to the checked address); "
-    "only the aiohttp transport (the default) has PublicOnlyResolver",
-)
 async def test_rebinding_is_refused_with_httpx_transport(hostile: HostileServer) -> None:
     port = hostile.base_url.rsplit(":", 1)[1]
     url = f"http://localhost:{port}/ok?rebind=3"

@@ -20,8 +20,9 @@ Choices made on purpose:
 - A HEAD answering 429 or 503 is not followed by a GET: the server asked us to slow down,
   and the retry loop will come back.
 - Private addresses are refused twice unless allowed: before each hop (`_check_address`, both
-  transports) and, with aiohttp, at connection time by `PublicOnlyResolver`, so a host whose DNS
-  answer changes between the check and the connection (DNS rebinding) is refused too.
+  transports) and at connection time (`PublicOnlyResolver` for aiohttp, `PublicOnlyBackend` for
+  httpx's own transport), so a host whose DNS answer changes between the check and the
+  connection (DNS rebinding) is refused too.
 - A URL that parses but that no client could request (a bad IPv6 literal, an invalid A-label, a
   DNS label over 63 bytes) is `INVALID_URL` before any request, never an exception.
 - `user:pass@` is sent as a Basic Authorization header (httpx's behaviour) and removed from the

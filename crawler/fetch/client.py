@@ -6,12 +6,14 @@ import asyncio
 import base64
 import socket
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 import aiohttp
+import httpcore
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
+from httpcore._backends.base import SOCKET_OPTION as SocketOption
 from httpx_aiohttp import AiohttpTransport
 
 from crawler.config import FetchSettings
@@ -99,6 +101,55 @@ class PublicOnlyResolver(AbstractResolver):
         await self._inner.close()
 
 
+class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
+    """httpcore network backend for httpx's own transport, doing what `PublicOnlyResolver` does
+    for aiohttp: resolve the host, refuse it if any address is private, and connect to an
+    address that was checked (so a DNS answer that changes after the Fetcher's own check, DNS
+    rebinding, cannot reach an internal address). TLS still verifies the host name: httpcore
+    passes the origin's name to `start_tls`, whatever address the socket went to.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend, resolve: Resolve) -> None:
+        self._inner = inner
+        self._resolve = resolve
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Connect to the first checked address of `host` that accepts."""
+        addresses = await self._resolve(host, port)
+        for address in addresses:
+            if is_private_address(address):
+                raise PrivateAddressError(f"{host} resolves to a private address ({address})")
+        error: Exception = OSError(f"{host}: no address to connect to")
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (OSError, httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        """Unix sockets are not reached from URLs; passed through."""
+        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        """Passed through."""
+        await self._inner.sleep(seconds)
+
+
 async def _hide_location(response: httpx.Response) -> None:
     """Response hook: move a redirect's Location where httpx's own redirect logic won't see it."""
     location = response.headers.get("location")
@@ -155,7 +206,14 @@ def build_client(settings: FetchSettings) -> httpx.AsyncClient:
 def _build_transport(settings: FetchSettings, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     """httpx's own transport, or httpx-aiohttp's with a connector that has per-host limits."""
     if settings.transport == "httpx":
-        return httpx.AsyncHTTPTransport(verify=settings.verify_tls, limits=limits, trust_env=False)
+        transport = httpx.AsyncHTTPTransport(
+            verify=settings.verify_tls, limits=limits, trust_env=False
+        )
+        if not settings.allow_private_networks:
+            # httpx takes no network backend; its pool reads this attribute per new connection.
+            pool = transport._pool
+            pool._network_backend = PublicOnlyBackend(pool._network_backend, resolve_host)
+        return transport
     context = httpx.create_ssl_context(verify=settings.verify_tls, trust_env=False)
     return AiohttpTransport(limits=limits, client=_aiohttp_session_factory(settings, context))
 
