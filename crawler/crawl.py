@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import hashlib
 import mimetypes
-import secrets
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,8 +38,9 @@ from crawler.model import (
 )
 from crawler.related import parse_page
 from crawler.resume import ANSWER_FIELDS, is_crawl_alive, owner_info, result_of, resumable_nodes
+from crawler.soft404 import SiteProbe
 from crawler.sources import Article, is_url_source, parse_article, read_source
-from crawler.urls import host_key, is_front_page, is_same_site, normalize_url, redact_url
+from crawler.urls import normalize_url, redact_url
 
 if TYPE_CHECKING:
     from crawler.fetch import Fetcher
@@ -117,8 +117,7 @@ class Crawl:
         self.resume = dict(resume or {})
         self.watch_id = watch_id
         self.finalize = finalize
-        self.probes: dict[str, asyncio.Task[tuple[str | None, str | None] | None]] = {}
-        self.same_body: dict[tuple[str, str], list[Node]] = {}
+        self.site_probe = SiteProbe(fetcher, self._read_page)
         self.previous: dict[str, PreviousFetch] = {}  # prefetched for the references, in one query
         self.completed: set[int] = set()  # keys of nodes that reached a verdict
         self.dirty: dict[int, Node] = {}  # nodes changed after they were queued for the store
@@ -358,7 +357,11 @@ class Crawl:
         self._apply(node, result, page, body)
         if unchanged and previous is not None and previous.verdict is Verdict.SOFT404:
             node.verdict, node.reason = previous.verdict, previous.reason  # still the same page
-        if self.group is not None and page is not None and self._looks_generic(node, page):
+        if (
+            self.group is not None
+            and page is not None
+            and self.site_probe.looks_generic(node, page)
+        ):
             # Checked beside the crawl: the node is finished now and corrected if the probe says so.
             self.group.create_task(self._check_site_soft404(node, page))
         return page
@@ -378,42 +381,14 @@ class Crawl:
         body = await self._stored_body(done.content_sha256)
         return self._parse(done.content_type, body, done.final_url or done.url, follow)
 
-    def _looks_generic(self, node: Node, page: PageInfo) -> bool:
-        """A page worth comparing with a made-up path: the same body as another page of its
-        host, or a deep link whose canonical URL is the site's front page."""
-        if node.verdict is not Verdict.OK or node.content_sha256 is None:
-            return False
-        url = node.final_url or node.url
-        twins = self.same_body.setdefault((host_key(url), node.content_sha256), [])
-        twins.append(node)
-        return len(twins) >= 2 or _canonical_is_front_page(url, page.canonical_url)
-
     async def _check_site_soft404(self, node: Node, page: PageInfo) -> None:
-        """Compare a generic-looking page with what the site answers for a made-up sibling path."""
-        url = node.final_url or node.url
-        directory = url.split("?", 1)[0].rsplit("/", 1)[0]
-        if directory not in self.probes:
-            self.probes[directory] = asyncio.create_task(self._probe(url))
-        probe = await self.probes[directory]
-        if probe is None:
-            return
-        sha, title = probe
-        if sha != node.content_sha256 and (title is None or title != page.title):
-            return
-        assert node.content_sha256 is not None
-        for twin in self.same_body[(host_key(url), node.content_sha256)]:
-            if twin.verdict is Verdict.OK:
-                self.dirty[twin.key] = twin
-                twin.verdict = Verdict.SOFT404
-                twin.reason = "the site answers made-up paths with this same page (a soft 404)"
+        """Compare a generic-looking page with the site's answer for a made-up path."""
+        for changed in await self.site_probe.check(node, page):
+            self.dirty[changed.key] = changed
 
-    async def _probe(self, url: str) -> tuple[str | None, str | None] | None:
-        """Fetch a sibling path that cannot exist; its body hash and title, or None if not 2xx."""
-        result = await self.fetcher.fetch(probe_url(url), want_body=True)
-        if result.status_code is None or not 200 <= result.status_code < 300 or not result.body:
-            return None
-        page = self._parse(result.content_type, result.body, result.final_url or url, False)
-        return hashlib.sha256(result.body).hexdigest(), page.title if page else None
+    def _read_page(self, content_type: str | None, body: bytes | None, url: str) -> PageInfo | None:
+        """A page's metadata only (for the soft-404 probe's answer)."""
+        return self._parse(content_type, body, url, False)
 
     async def _previous(self, node: Node) -> PreviousFetch | None:
         if self.store is None:
@@ -590,20 +565,6 @@ def _first_crawler_error(group: BaseExceptionGroup[BaseException]) -> BaseExcept
             if isinstance(inner, CrawlerError):
                 return inner
     return group
-
-
-def _canonical_is_front_page(url: str, canonical: str | None) -> bool:
-    """A deep link whose page names the site's front page as its canonical URL."""
-    if not canonical or is_front_page(url):
-        return False
-    return is_front_page(canonical) and is_same_site(url, canonical)
-
-
-def probe_url(url: str) -> str:
-    """A sibling of `url` that cannot exist: the last path segment with a random tail."""
-    base = url.split("#", 1)[0].split("?", 1)[0]
-    head, _, last = base.rpartition("/")
-    return f"{head}/{last or 'index'}-{secrets.token_hex(6)}"
 
 
 def elapsed_seconds(snapshot: Snapshot) -> float:
