@@ -53,6 +53,9 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 VISITS_PER_SLOT = 4
 FLUSH_NODES = 200  # nodes written per store transaction
 FLUSH_BODY_BYTES = 2 * 1024 * 1024  # ... or sooner, when this many body bytes wait
+# Visits wait before fetching while this many body bytes wait for a store write still under way:
+# memory stays bounded when pages come in faster than the store writes them.
+MAX_PENDING_BODY_BYTES = 4 * FLUSH_BODY_BYTES
 # What a repeat of a URL takes from its first occurrence (not the requests, which it did not make).
 REPEATED_FIELDS = tuple(
     f for f in ANSWER_FIELDS if f not in ("attempts", "elapsed_ms", "etag", "last_modified")
@@ -136,6 +139,7 @@ class Crawl:
         self.pages_fetched = 0
         self.cap_hit = False
         self.flush_lock = asyncio.Lock()
+        self.flush_task: asyncio.Task[None] | None = None  # the one write scheduled or under way
         self.repeats: dict[int, list[Node]] = {}  # first node's key -> duplicates awaiting it
         self.group: asyncio.TaskGroup | None = None
         self.frontier: Frontier | None = None
@@ -308,6 +312,7 @@ class Crawl:
             self._finish(node)
             return
         self.pages_fetched += 1  # reserved before any await, so concurrent visits respect the cap
+        await self._wait_for_store()
         robots = node.relation is Relation.RELATED and self.settings.crawl.respect_robots
         if robots and not await self.fetcher.allowed_by_robots(node.url):
             self.pages_fetched -= 1
@@ -469,8 +474,22 @@ class Crawl:
             return
         self.pending.nodes[node.key] = node
         full = len(self.pending.nodes) >= FLUSH_NODES or self.pending.body_bytes >= FLUSH_BODY_BYTES
-        if full and self.group is not None:
-            self.group.create_task(self._flush())
+        idle = self.flush_task is None or self.flush_task.done()
+        if full and idle and self.group is not None:
+            self.flush_task = self.group.create_task(self._flush())
+
+    async def _wait_for_store(self) -> None:
+        """Hold a new visit back while the store is behind by MAX_PENDING_BODY_BYTES."""
+        while self.pending.body_bytes >= MAX_PENDING_BODY_BYTES:
+            task = self.flush_task
+            if task is None or task.done():
+                if self.group is None:
+                    return
+                try:
+                    task = self.flush_task = self.group.create_task(self._flush())
+                except RuntimeError:  # the task group is closing: the crawl is ending anyway
+                    return
+            await asyncio.wait({task})
 
     async def _flush(self, final: bool = False) -> None:
         """Write waiting bodies, then nodes, in one batch; the snapshot finishes last."""
