@@ -27,7 +27,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
-accuracy: $(STAMP)
+# The accuracy report also compares the date reader with htmldate and extruct (an extra).
+ACCURACY_STAMP := $(VENV)/.installed-accuracy
+
+$(ACCURACY_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,accuracy]'
+	touch $(ACCURACY_STAMP)
+
+accuracy: $(ACCURACY_STAMP)
 	$(PY) -m accuracy
 
 clean:

@@ -53,8 +53,8 @@ def score_page(html: bytes, url: str, labelled: list[str]) -> Score:
     wanted = {normalize_url(u): u for u in labelled}
     return Score(
         true_positive=len(found.keys() & wanted.keys()),
-        false_positive=[found[k] for k in found.keys() - wanted.keys()],
-        false_negative=[wanted[k] for k in wanted.keys() - found.keys()],
+        false_positive=sorted(found[k] for k in found.keys() - wanted.keys()),
+        false_negative=sorted(wanted[k] for k in wanted.keys() - found.keys()),
     )
 
 
