@@ -6,7 +6,7 @@ import gc
 import importlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,12 +65,19 @@ def open_store(settings: Settings) -> Iterator[Store]:
         store.close()
 
 
-def write_output(text: str, output: Path | None) -> None:
+def write_output(text: str | Iterable[str], output: Path | None) -> None:
+    """Write a report to `output`, or to stdout; `text` may come in pieces (a large JSON)."""
+    pieces = [text] if isinstance(text, str) else text
     if output is None:
-        click.echo(text, nl=not text.endswith("\n"))
+        last = ""
+        for last in pieces:
+            click.echo(last, nl=False)
+        if not last.endswith("\n"):
+            click.echo("")
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        with output.open("w", encoding="utf-8") as out:
+            out.writelines(pieces)
     except OSError as exc:
         from crawler.errors import CrawlerError
 
@@ -104,6 +111,11 @@ def render_snapshot(
         from crawler.web.queries import report_timelines
 
         timelines = report_timelines(store, snapshot)
+    if fmt == "json":  # in pieces: a large crawl's JSON is never held whole
+        from crawler.report.jsonfmt import iter_json
+
+        write_output(iter_json(snapshot), output)
+        return
     color = (
         output is None and fmt == "tree" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     )

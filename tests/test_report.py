@@ -26,6 +26,7 @@ from crawler.report import (
     snapshot_to_dict,
 )
 from crawler.report.common import INCONCLUSIVE_SENTENCE
+from crawler.report.jsonfmt import iter_json
 from crawler.report.markdown import escape_markdown
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -368,3 +369,30 @@ def test_render_dispatch(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ValueError, match="unknown format"):
         render(snap, "yaml")
     assert capsys.readouterr().out == ""  # renderers return strings, never print
+
+
+def test_json_in_pieces_is_the_same_text_as_one_dump() -> None:
+    """A snapshot far over one 64 KiB piece, with HTML-unsafe titles on piece boundaries: the
+    pieces `crawl -o out.json` writes join into exactly `json.dumps` of the snapshot, escaped."""
+    snap = make_snapshot(secrets=False)
+    ref = snap.root.children[0]
+    for i in range(2000):
+        title = f"</script><b>{i}</b> & \u2028 Zürich"
+        ref.children.append(
+            make_node(f"https://a.example/r/{i}", Relation.RELATED, 2, 1000 + i, title=title)
+        )
+    pieces = list(iter_json(snap))
+    assert len(pieces) > 3
+    text = "".join(pieces)
+    expected = json.dumps(snapshot_to_dict(snap), indent=2, ensure_ascii=False)
+    assert (
+        text
+        == expected.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        + "\n"
+    )
+    assert text == render_json(snap)
+    assert "</script>" not in text
+    assert json.loads(text) == snapshot_to_dict(snap)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from crawler.urls import redact_url
 
 # Characters a page may put in a title that would let JSON break out of an HTML <script> it is
 # embedded in; JSON allows them escaped, and outside strings JSON never contains them.
+_CHUNK_CHARS = 64 * 1024
 _HTML_UNSAFE = str.maketrans(
     {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 )
@@ -28,8 +29,23 @@ _HTML_UNSAFE = str.maketrans(
 
 def render_json(snapshot: Snapshot) -> str:
     """The snapshot as pretty JSON (indent 2, UTF-8 kept, safe to embed in HTML), newline-ended."""
-    text = json.dumps(snapshot_to_dict(snapshot), indent=2, ensure_ascii=False)
-    return text.translate(_HTML_UNSAFE) + "\n"
+    return "".join(iter_json(snapshot))
+
+
+def iter_json(snapshot: Snapshot) -> Iterator[str]:
+    """`render_json` in pieces, for writing a large snapshot without holding all its text: the
+    encoder's pieces are gathered into chunks of about 64 KiB."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
+    pieces: list[str] = []
+    size = 0
+    for piece in encoder.iterencode(snapshot_to_dict(snapshot)):
+        pieces.append(piece)
+        size += len(piece)
+        if size >= _CHUNK_CHARS:
+            yield "".join(pieces).translate(_HTML_UNSAFE)
+            pieces, size = [], 0
+    pieces.append("\n")
+    yield "".join(pieces).translate(_HTML_UNSAFE)
 
 
 def snapshot_to_dict(snapshot: Snapshot) -> dict[str, Any]:
