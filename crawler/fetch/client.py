@@ -13,7 +13,7 @@ import aiohttp
 import httpcore
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
-from httpcore._backends.base import SOCKET_OPTION as SocketOption
+from httpcore import SOCKET_OPTION as SocketOption
 from httpx_aiohttp import AiohttpTransport
 
 from crawler.config import FetchSettings
