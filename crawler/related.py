@@ -44,7 +44,6 @@ from crawler.pagemeta import (
     extract_heading,
     extract_language,
     extract_published,
-    extract_title,
     is_element,
     is_json_ld,
     json_ld_objects,
@@ -56,10 +55,10 @@ from crawler.pagemeta import (
     read_meta,
     source_line,
     text_of,
-    title_from,
     tokens,
     walk_json,
 )
+from crawler.titles import extract_title, title_from
 from crawler.urls import is_same_site, normalize_url
 
 __all__ = [
