@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import mimetypes
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO
 
 from crawler.classify import classify_result, network_down_since
 from crawler.config import Settings
@@ -40,6 +37,7 @@ from crawler.related import parse_page
 from crawler.resume import ANSWER_FIELDS, is_crawl_alive, owner_info, result_of, resumable_nodes
 from crawler.soft404 import SiteProbe
 from crawler.sources import Article, is_url_source, parse_article, read_source
+from crawler.storewriter import StoreWriter
 from crawler.urls import normalize_url, redact_url
 
 if TYPE_CHECKING:
@@ -51,11 +49,6 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 # per_host_concurrency); a visit that waits out a Retry-After or a backoff holds no connection,
 # so more visits than slots keep the connections busy meanwhile. Waiting visits hold no body.
 VISITS_PER_SLOT = 4
-FLUSH_NODES = 200  # nodes written per store transaction
-FLUSH_BODY_BYTES = 2 * 1024 * 1024  # ... or sooner, when this many body bytes wait
-# Visits wait before fetching while this many body bytes wait for a store write still under way:
-# memory stays bounded when pages come in faster than the store writes them.
-MAX_PENDING_BODY_BYTES = 4 * FLUSH_BODY_BYTES
 # What a repeat of a URL takes from its first occurrence (not the requests, which it did not make).
 REPEATED_FIELDS = tuple(
     f for f in ANSWER_FIELDS if f not in ("attempts", "elapsed_ms", "etag", "last_modified")
@@ -67,7 +60,6 @@ NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
 Progress = Callable[[int, int], None]  # told nodes finished and nodes known so far
 
 
-T = TypeVar("T")
 _normalize = normalize_url  # cached in crawler.urls
 
 
@@ -87,15 +79,6 @@ def looks_like_page(url: str) -> bool:
     """Whether a URL probably names an HTML page, so a GET (not a HEAD) is worth it."""
     guessed, _ = mimetypes.guess_type(url.split("?", 1)[0].split("#", 1)[0])
     return guessed is None or guessed in HTML_TYPES or guessed == "text/plain"
-
-
-@dataclass
-class _Pending:
-    """Work the store has not seen yet."""
-
-    nodes: dict[int, Node] = field(default_factory=dict)
-    bodies: dict[str, bytes] = field(default_factory=dict)  # sha256 -> body
-    body_bytes: int = 0
 
 
 class Crawl:
@@ -132,20 +115,15 @@ class Crawl:
         self.by_normalized: dict[str, Node] = {}
         self.results: list[FetchResult] = []  # in completion order, bodies dropped
         self.fetched: list[Node] = []  # the node of each result
-        self.pending = _Pending()
         self.next_key = 0
         self.total = 0
         self.done = 0
         self.pages_fetched = 0
         self.cap_hit = False
-        self.flush_lock = asyncio.Lock()
-        self.flush_task: asyncio.Task[None] | None = None  # the one write scheduled or under way
         self.repeats: dict[int, list[Node]] = {}  # first node's key -> duplicates awaiting it
         self.group: asyncio.TaskGroup | None = None
         self.frontier: Frontier | None = None
-        # One thread talks to the store: SQLite takes one writer anyway, and one thread means one
-        # connection and one malloc arena instead of a pool of each.
-        self.store_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawler-store")
+        self.writer = StoreWriter(store, keep_bodies=settings.crawl.store_bodies)
         self.snapshot = Snapshot(
             source=article.source,
             started_at=clock(),
@@ -188,13 +166,13 @@ class Crawl:
             await self._end()
             return self.snapshot
         finally:
-            self.store_thread.shutdown(wait=False)
+            self.writer.close()
 
     async def _crawl_all(self) -> None:
         """Visit every reference and, to the configured depth, their related stories."""
         try:
             async with asyncio.TaskGroup() as group:
-                self.group = group
+                self.group, self.writer.spawn = group, group.create_task
                 fetch = self.settings.fetch
                 self.frontier = Frontier(
                     self._visit_safely,
@@ -209,18 +187,13 @@ class Crawl:
         except BaseExceptionGroup as exc:
             raise _first_crawler_error(exc) from exc
         finally:
-            self.group = None
-
-    async def _in_store(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a store call on the crawl's store thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.store_thread, functools.partial(fn, *args, **kwargs))
+            self.group = self.writer.spawn = None
 
     async def _begin(self) -> None:
         """Record the running snapshot and its root before any link is fetched."""
         snap = self.snapshot
         if self.store is not None:
-            snap.snapshot_id = await self._in_store(
+            snap.snapshot_id = await self.writer.call(
                 self.store.begin_snapshot,
                 snap.source,
                 snap.started_at,
@@ -228,14 +201,15 @@ class Crawl:
                 insecure=snap.insecure,
                 settings={"owner": owner_info()},
             )
+            self.writer.snapshot_id = snap.snapshot_id
             urls = [_normalize(link.url) for link in self.article.links]
-            self.previous = await self._in_store(self.store.previous_fetches, urls)
+            self.previous = await self.writer.call(self.store.previous_fetches, urls)
         if self.root_result is not None:
             self._apply(snap.root, self.root_result, None, self.root_result.body)
             snap.root.title = self.article.title
         else:
             self._keep_body(snap.root, self.article.text.encode("utf-8"))
-        self._queue_node(snap.root)
+        self.writer.add_node(snap.root)
 
     async def _end(self, *, cut_short: bool = False) -> None:
         """Cross-node flags, the outcome, then one final write that marks the snapshot finished."""
@@ -253,7 +227,7 @@ class Crawl:
         if self.finalize is not None:
             self.finalize(snap)
         snap.finished_at = self.clock()
-        await self._flush(final=True)
+        await self._write_final()
 
     def _schedule(self, node: Node) -> None:
         """Queue a node unless an equal URL was already taken, in which case it is a duplicate."""
@@ -312,7 +286,7 @@ class Crawl:
             self._finish(node)
             return
         self.pages_fetched += 1  # reserved before any await, so concurrent visits respect the cap
-        await self._wait_for_store()
+        await self.writer.wait_for_room()
         robots = node.relation is Relation.RELATED and self.settings.crawl.respect_robots
         if robots and not await self.fetcher.allowed_by_robots(node.url):
             self.pages_fetched -= 1
@@ -400,12 +374,12 @@ class Crawl:
             return None
         if node.relation is Relation.REFERENCE:  # asked for all references at the start
             return self.previous.get(node.normalized_url)
-        return await self._in_store(self.store.previous_fetch, node.normalized_url)
+        return await self.writer.call(self.store.previous_fetch, node.normalized_url)
 
     async def _stored_body(self, sha256: str) -> bytes | None:
         if self.store is None:
             return None
-        return await self._in_store(self.store.get_body, sha256)
+        return await self.writer.call(self.store.get_body, sha256)
 
     def _parse(
         self, content_type: str | None, body: bytes | None, url: str, follow: bool
@@ -454,64 +428,32 @@ class Crawl:
 
     def _keep_body(self, node: Node, body: bytes) -> None:
         """Hash a body onto its node and queue it for the store (stored once per content)."""
-        digest = node.content_sha256 = hashlib.sha256(body).hexdigest()
-        keep = self.settings.crawl.store_bodies and self.store is not None
-        if keep and digest not in self.pending.bodies:
-            self.pending.bodies[digest] = body
-            self.pending.body_bytes += len(body)
+        node.content_sha256 = hashlib.sha256(body).hexdigest()
+        self.writer.add_body(node.content_sha256, body)
 
     def _finish(self, node: Node) -> None:
         self.completed.add(node.key)
         for repeat in self.repeats.pop(node.key, []):
             self._copy_answer(repeat, node)
         self.done += 1
-        self._queue_node(node)
+        self.writer.add_node(node)
         if self.progress is not None:
             self.progress(self.done, self.total)
 
-    def _queue_node(self, node: Node) -> None:
-        if self.store is None:
-            return
-        self.pending.nodes[node.key] = node
-        full = len(self.pending.nodes) >= FLUSH_NODES or self.pending.body_bytes >= FLUSH_BODY_BYTES
-        idle = self.flush_task is None or self.flush_task.done()
-        if full and idle and self.group is not None:
-            self.flush_task = self.group.create_task(self._flush())
-
-    async def _wait_for_store(self) -> None:
-        """Hold a new visit back while the store is behind by MAX_PENDING_BODY_BYTES."""
-        while self.pending.body_bytes >= MAX_PENDING_BODY_BYTES:
-            task = self.flush_task
-            if task is None or task.done():
-                if self.group is None:
-                    return
-                try:
-                    task = self.flush_task = self.group.create_task(self._flush())
-                except RuntimeError:  # the task group is closing: the crawl is ending anyway
-                    return
-            await asyncio.wait({task})
-
-    async def _flush(self, final: bool = False) -> None:
-        """Write waiting bodies, then nodes, in one batch; the snapshot finishes last."""
-        store, snap = self.store, self.snapshot
-        if store is None or snap.snapshot_id is None:
-            return
-        async with self.flush_lock:
-            pending, self.pending = self.pending, _Pending()
-            if final:
-                # Nodes changed after they were queued go again; after a finalize hook (which may
-                # change any node) every node does.
-                changed = snap.root.walk() if self.finalize is not None else self.dirty.values()
-                pending.nodes.update({n.key: n for n in changed})
-            await self._in_store(_write_batch, store, snap.snapshot_id, pending)
-            if final and snap.finished_at is not None:
-                await self._in_store(
-                    store.finish_snapshot,
-                    snap.snapshot_id,
-                    finished_at=snap.finished_at,
-                    outcome=snap.outcome,
-                    summary=snap.summary(),
-                )
+    async def _write_final(self) -> None:
+        """The last batch, with every node changed after it was queued (after a finalize hook,
+        which may change any node, every node), then the snapshot marked finished."""
+        snap, store = self.snapshot, self.store
+        changed = snap.root.walk() if self.finalize is not None else self.dirty.values()
+        await self.writer.flush(changed)
+        if store is not None and snap.snapshot_id is not None and snap.finished_at is not None:
+            await self.writer.call(
+                store.finish_snapshot,
+                snap.snapshot_id,
+                finished_at=snap.finished_at,
+                outcome=snap.outcome,
+                summary=snap.summary(),
+            )
 
     def _resync_duplicates(self) -> None:
         """Repeats of a URL take its final verdict (a probe may change it after they copied)."""
@@ -565,13 +507,6 @@ class Crawl:
             if Flag.DEAD in node.flags:
                 node.flags.remove(Flag.DEAD)
         return Outcome.INCONCLUSIVE
-
-
-def _write_batch(store: Store, snapshot_id: int, pending: _Pending) -> None:
-    if pending.bodies:
-        store.put_bodies(list(pending.bodies.values()), digests=list(pending.bodies))
-    if pending.nodes:
-        store.save_nodes(snapshot_id, list(pending.nodes.values()))
 
 
 def _first_crawler_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

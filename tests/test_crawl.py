@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -375,43 +374,3 @@ async def test_a_retry_waiting_out_retry_after_holds_no_connection_slot(
     story_requests = [i for i, path in enumerate(paths) if path.startswith("/news/")]
     assert len(story_requests) == 6
     assert max(story_requests) < first_retry
-
-
-async def test_one_store_write_at_a_time_and_visits_wait_for_a_slow_store(
-    tmp_path: Path, fake_site: FakeSite, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every finished node asks for a write (FLUSH_NODES = 1) and the store is slow: one write
-    is scheduled at a time (no pile of waiting writes), and bodies waiting for the store stay
-    under the bound (visits wait for the write instead of fetching more)."""
-    import crawler.crawl as crawl_module
-
-    monkeypatch.setattr(crawl_module, "FLUSH_NODES", 1)
-    monkeypatch.setattr(crawl_module, "MAX_PENDING_BODY_BYTES", 1)  # wait whenever a body waits
-    in_flight, peak, pending_peak = 0, 0, 0
-    original_flush, original_keep = crawl_module.Crawl._flush, crawl_module.Crawl._keep_body
-
-    async def counted_flush(self: crawl_module.Crawl, final: bool = False) -> None:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        try:
-            await asyncio.sleep(0.02)  # a slow disk
-            await original_flush(self, final)
-        finally:
-            in_flight -= 1
-
-    def watched_keep(self: crawl_module.Crawl, node: Node, body: bytes) -> None:
-        nonlocal pending_peak
-        original_keep(self, node, body)
-        pending_peak = max(pending_peak, len(self.pending.bodies))
-
-    monkeypatch.setattr(crawl_module.Crawl, "_flush", counted_flush)
-    monkeypatch.setattr(crawl_module.Crawl, "_keep_body", watched_keep)
-    settings = fast_settings(tmp_path, depth=2)
-    with Store.open(settings.store.url()) as store:
-        snapshot = await run_crawl(fake_site.url(ARTICLE), settings, store=store)
-    assert snapshot.outcome is Outcome.COMPLETE
-    assert len(list(snapshot.root.walk())) > 10
-    assert peak == 1
-    concurrency = settings.fetch.concurrency * crawl_module.VISITS_PER_SLOT
-    assert pending_peak < concurrency
