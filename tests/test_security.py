@@ -183,19 +183,22 @@ async def test_redirect_to_private_over_real_sockets(hostile: HostileServer) -> 
     assert hostile.hits("/to-self-ip") >= 1 and hostile.hits("/ok") == before
 
 
-# -- DNS rebinding: the address connected to is checked too (aiohttp transport) ---------------
-async def test_rebinding_is_refused_at_connection_time(hostile: HostileServer) -> None:
+# -- DNS rebinding: the address connected to is checked too (both transports) ---------------
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_rebinding_is_refused_at_connection_time(
+    hostile: HostileServer, transport: str
+) -> None:
     # The check sees a public address; the connection would go to 127.0.0.1.
     port = hostile.base_url.rsplit(":", 1)[1]
-    url = f"http://localhost:{port}/ok?rebind=1"
-    fetcher = Fetcher(settings_for("aiohttp"), resolver=fake_dns({"localhost": [PUBLIC]}))
+    path = f"/ok?rebind={transport}"
+    fetcher = Fetcher(settings_for(transport), resolver=fake_dns({"localhost": [PUBLIC]}))
     async with fetcher:
-        result = await fetcher.fetch(url, want_body=True)
+        result = await fetcher.fetch(f"http://localhost:{port}{path}", want_body=True)
     verdict, reason = classify_result(result)
     assert result.failure is Failure.PRIVATE_ADDRESS, result
     assert verdict is Verdict.SKIPPED and reason == PRIVATE_REASON
     assert "127.0.0.1" in (result.detail or "") or "::1" in (result.detail or "")
-    assert hostile.hits("/ok?rebind=1") == 0
+    assert hostile.hits(path) == 0
 
 
 async def test_rebinding_guard_is_off_when_private_is_allowed(hostile: HostileServer) -> None:
@@ -205,15 +208,6 @@ async def test_rebinding_guard_is_off_when_private_is_allowed(hostile: HostileSe
     async with Fetcher(settings) as fetcher:
         result = await fetcher.fetch(url, want_body=True)
     assert result.status_code == 200 and hostile.hits("/ok?rebind=2") == 1
-
-
-async def test_rebinding_is_refused_with_httpx_transport(hostile: HostileServer) -> None:
-    port = hostile.base_url.rsplit(":", 1)[1]
-    url = f"http://localhost:{port}/ok?rebind=3"
-    fetcher = Fetcher(settings_for("httpx"), resolver=fake_dns({"localhost": [PUBLIC]}))
-    async with fetcher:
-        result = await fetcher.fetch(url, want_body=True)
-    assert result.failure is Failure.PRIVATE_ADDRESS
 
 
 class TableResolver(AbstractResolver):
