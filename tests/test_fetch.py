@@ -399,6 +399,28 @@ async def test_user_agent_is_sent(fake_site: FakeSite, transport: str) -> None:
     assert agents == {"fake-site-test/1.0"}
 
 
+async def test_owned_client_sends_straight_to_its_transport_with_the_same_headers(
+    fake_site: FakeSite, transport: str
+) -> None:
+    """The Fetcher's own client skips AsyncClient.send (Sender); a client passed in keeps it.
+    Both send the same request headers, conditional ones included."""
+    settings = make_settings(transport)
+    url = fake_site.url("/etag.html")
+    async with Fetcher(settings) as fetcher:
+        assert fetcher.sender.transport is not None
+        await fetcher.fetch(url, want_body=True, etag=ETAG)
+    direct = fake_site.requests[-1][2]
+    async with Fetcher(settings) as owner:  # the same client settings, sent the long way
+        client = owner.client
+        passed = Fetcher(settings, client=client)
+        assert passed.sender.transport is None
+        await passed.fetch(url, want_body=True, etag=ETAG)
+    through_send = fake_site.requests[-1][2]
+    assert direct == through_send
+    assert direct["If-None-Match"] == ETAG and direct["User-Agent"] == "fake-site-test/1.0"
+    assert "gzip" in direct["Accept-Encoding"] and "text/html" in direct["Accept"]
+
+
 async def test_fetcher_needs_context() -> None:
     with pytest.raises(RuntimeError):
         await Fetcher(make_settings("httpx")).fetch("http://127.0.0.1/")

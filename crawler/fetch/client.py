@@ -6,8 +6,8 @@ import asyncio
 import base64
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import httpcore
@@ -164,6 +164,49 @@ def install_hook(client: httpx.AsyncClient) -> None:
     if _hide_location not in hooks["response"]:
         hooks["response"] = [*hooks["response"], _hide_location]
         client.event_hooks = hooks
+
+
+class Sender:
+    """Builds and sends a crawl's requests through its httpx client.
+
+    For the client the Fetcher builds (`direct`), a request goes straight to the client's
+    transport: the Fetcher follows redirects, sends credentials and bounds time itself, so
+    AsyncClient.send's auth, redirect, event-hook and timing layers only cost time (about 0.1 ms
+    of CPU per request, a fifth of httpx over aiohttp). What this path still does of theirs:
+    the client's default headers, timeouts and cookies, and the Location hook. A client passed in
+    (tests, embedding code) keeps the whole of AsyncClient.send.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, *, direct: bool) -> None:
+        self.client = client
+        # httpx keeps the transport private; a client with mounts (proxies) picks per URL.
+        self.transport: httpx.AsyncBaseTransport | None = (
+            client._transport if direct and not client._mounts else None
+        )
+        self.timeout: dict[str, Any] = client.timeout.as_dict()
+
+    def build(self, method: str, url: httpx.URL, headers: Mapping[str, str]) -> httpx.Request:
+        """The request: the client's headers, then `headers`; its cookies; its timeouts."""
+        client = self.client
+        if self.transport is None:
+            return client.build_request(method, url, headers=headers)
+        merged = client.headers.copy()
+        if headers:
+            merged.update(headers)
+        request = httpx.Request(method, url, headers=merged, extensions={"timeout": self.timeout})
+        if client.cookies:
+            client.cookies.set_cookie_header(request)
+        return request
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send a built request; the response's body is left to stream."""
+        if self.transport is None:
+            return await self.client.send(request, stream=True)
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        self.client.cookies.extract_cookies(response)
+        await _hide_location(response)
+        return response
 
 
 class SetCookieOnly(httpx.Cookies):

@@ -19,6 +19,7 @@ from crawler.fetch.body import is_stacked, make_inflater
 from crawler.fetch.client import (
     LOCATION_HEADER,
     Resolve,
+    Sender,
     build_client,
     install_hook,
     move_credentials,
@@ -123,6 +124,7 @@ class Fetcher:
         if client is not None:
             install_hook(client)
         self._client = client
+        self._sender = Sender(client, direct=False) if client is not None else None
         self._owns_client = client is None
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
@@ -134,6 +136,7 @@ class Fetcher:
     async def __aenter__(self) -> Fetcher:
         if self._client is None:
             self._client = build_client(self.settings)
+            self._sender = Sender(self._client, direct=True)
         return self
 
     async def __aexit__(
@@ -144,7 +147,7 @@ class Fetcher:
     ) -> None:
         if self._owns_client and self._client is not None:
             await self._client.aclose()
-            self._client = None
+            self._client = self._sender = None
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -152,6 +155,13 @@ class Fetcher:
         if self._client is None:
             raise RuntimeError("use 'async with Fetcher(settings)' before fetching")
         return self._client
+
+    @property
+    def sender(self) -> Sender:
+        """How requests go through the client (see Sender)."""
+        if self._sender is None:
+            raise RuntimeError("use 'async with Fetcher(settings)' before fetching")
+        return self._sender
 
     async def fetch(
         self,
@@ -364,9 +374,10 @@ class Fetcher:
         self, method: str, url: str, headers: Mapping[str, str], read_body: bool
     ) -> _Answer:
         try:
-            request = self.client.build_request(method, httpx_url(url), headers=headers)
+            sender = self.sender
+            request = sender.build(method, httpx_url(url), headers)
             move_credentials(request)
-            response = await self.client.send(request, stream=True)
+            response = await sender.send(request)
         except TRANSPORT_ERRORS as exc:
             failure, detail = map_exception(exc)
             return _Answer(failure=failure, detail=detail)
