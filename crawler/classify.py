@@ -77,7 +77,8 @@ _BLOCKED_STATUSES: dict[int, str] = {
     999: "the server refused us (bot wall)",
 }
 
-# Titles and headings of "not found" pages, in the languages news sites use most.
+# Titles and headings of "not found" pages, in the languages news sites use most. Lowercase:
+# it is searched in lowercased text, which is several times faster than re.IGNORECASE.
 _NOT_FOUND_RE = re.compile(
     r"page (was )?not found|^\W*not found\b|\b404\b.{0,30}\b(error|not found|page)"
     r"|\berror\s*404\b|^\W*404\W*($|[-|:–—])|(this|the) page (does not|doesn't|no longer) exists?"
@@ -93,7 +94,6 @@ _NOT_FOUND_RE = re.compile(
     r"|sidan hittades inte|siden blev ikke fundet|siden finnes ikke|siden ble ikke funnet"
     r"|ページが見つかりません|お探しのページは見つかりませんでした|页面不存在|找不到页面|页面未找到"
     r"|페이지를 찾을 수 없습니다|الصفحة غير موجودة|trang không tồn tại|halaman tidak ditemukan",
-    re.IGNORECASE,
 )
 # Localized front pages: /en/, /de-ch/ ...
 _LANGUAGE_ROOT_RE = re.compile(r"^/[a-z]{2}(?:[-_][a-z]{2})?/?$", re.IGNORECASE)
@@ -160,7 +160,12 @@ def _classify_status(status: int, attempts: int) -> tuple[Verdict, str]:
 
 def is_not_found_page(page: PageInfo) -> bool:
     """True if the page's title or first heading says the page is not found (many languages)."""
-    return any(text and _NOT_FOUND_RE.search(text) for text in (page.title, page.heading))
+    title, heading = page.title, page.heading
+    if title and _NOT_FOUND_RE.search(title.lower()):
+        return True
+    if not heading or heading == title:
+        return False
+    return _NOT_FOUND_RE.search(heading.lower()) is not None
 
 
 def is_soft404_redirect(url: str, final_url: str | None) -> bool:

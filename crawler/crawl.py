@@ -77,7 +77,15 @@ def is_html(content_type: str | None) -> bool:
 
 def looks_like_page(url: str) -> bool:
     """Whether a URL probably names an HTML page, so a GET (not a HEAD) is worth it."""
-    guessed, _ = mimetypes.guess_type(url.split("?", 1)[0].split("#", 1)[0])
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    authority = path.find("://")
+    if authority >= 0:  # the path only: "http://example.com" is no MS-DOS program
+        slash = path.find("/", authority + 3)
+        path = path[slash:] if slash >= 0 else ""
+    name = path.rpartition("/")[2]
+    if "." not in name:
+        return True  # no file extension to guess a type from (most article URLs)
+    guessed, _ = mimetypes.guess_type(name)
     return guessed is None or guessed in HTML_TYPES or guessed == "text/plain"
 
 

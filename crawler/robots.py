@@ -78,6 +78,8 @@ class RobotsCache:
 
     def crawl_delay(self, url: str) -> float | None:
         """The Crawl-delay for `url`'s host, if its robots.txt was fetched and sets one."""
+        if not self._rules:  # nothing fetched yet (a flat crawl never asks): no URL to parse
+            return None
         key = self._key(url)
         rules = self._rules.get(key) if key is not None else None
         if rules is None:

@@ -158,7 +158,10 @@ def test_reasons_never_carry_query_strings_or_user_info(
     ("title", "heading"),
     [
         ("Page not found", None),
+        ("PAGE NOT FOUND", None),
         ("404 Not Found", None),
+        ("Example News", "SEITE NICHT GEFUNDEN"),
+        ("СТРАНИЦА НЕ НАЙДЕНА", "СТРАНИЦА НЕ НАЙДЕНА"),
         ("404 | The Guardian", None),
         ("Error 404 - Example News", None),
         ("Not Found", None),

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from crawler.pagemeta import (
     MAX_HTML_BYTES,
     Element,
+    absolute_url,
     decode_html,
     extract_canonical,
     extract_heading,
@@ -19,6 +20,7 @@ from crawler.pagemeta import (
     iter_strings,
     leading_text,
     parse_html,
+    resolve_url,
     source_line,
     text_of,
 )
@@ -195,3 +197,43 @@ def test_metadata_on_every_corpus_page_reads_without_error(corpus_dir: Path) -> 
 def test_decode_html_caps_the_size() -> None:
     text = decode_html(b"a" * (MAX_HTML_BYTES + 10))
     assert len(text) == MAX_HTML_BYTES
+
+
+# -- absolute_url's shortcut for plain absolute URLs --------------------------------------------
+
+_LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_HOSTS = st.one_of(
+    st.lists(_LABEL, min_size=1, max_size=4).map(".".join),
+    st.tuples(*[st.integers(0, 999)] * 4).map(lambda t: ".".join(map(str, t))),
+)
+_PATH_CHARS = st.sampled_from([*"abcXYZ019/.-_~%;:@!$&'()*+,=?#\\ \t\x00\x7féü日", "..", "//"])
+_HREFS = st.builds(
+    lambda scheme, host, port, path: f"{scheme}://{host}{port}{path}",
+    st.sampled_from(["http", "https", "HTTP", "ftp"]),
+    _HOSTS,
+    st.one_of(st.just(""), st.integers(0, 99999).map(lambda p: f":{p}")),
+    st.lists(_PATH_CHARS, max_size=12).map(lambda parts: "/" + "".join(parts)),
+)
+
+
+@settings(max_examples=400)
+@given(
+    base=st.sampled_from([PAGE, "http://127.0.0.2:8080/a/b?c", "https://x.test", "file:///tmp/x"]),
+    href=st.one_of(_HREFS, _HREFS.map(lambda h: h.replace("/", "", 1)), st.text(max_size=40)),
+)
+def test_plain_absolute_shortcut_agrees_with_the_general_join(base: str, href: str) -> None:
+    assert absolute_url(base, href) == resolve_url(base, href)
+
+
+@pytest.mark.parametrize(
+    ("href", "expected"),
+    [
+        ("https://news.example.com/a?b=1", "https://news.example.com/a?b=1"),
+        ("http://127.0.0.2:65535/x", "http://127.0.0.2:65535/x"),
+        ("http://127.0.0.2:65536/x", None),  # no such port
+        ("https://news.example.com/a#top", "https://news.example.com/a"),  # the general path
+        ("/relative/story", "https://news.example.com/relative/story"),
+    ],
+)
+def test_absolute_url_examples(href: str, expected: str | None) -> None:
+    assert absolute_url(PAGE, href) == expected
