@@ -16,7 +16,19 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -96,6 +108,43 @@ def guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[
             raise translate_error(exc, self.location) from exc
 
     return wrapper
+
+
+def _latest_fetches() -> Select[Any]:
+    """The latest actual fetch of each URL in the `urls` list: a window function ranks a URL's
+    fetches, newest snapshot first. Built once: constructing this select costs some 1.5 ms
+    of Python, and a deep crawl asks it for every related story it visits."""
+    ranked = (
+        select(
+            nodes.c.normalized_url,
+            nodes.c.snapshot_id,
+            nodes.c.etag,
+            nodes.c.last_modified,
+            nodes.c.content_sha256,
+            nodes.c.verdict,
+            nodes.c.status_code,
+            nodes.c.reason,
+            nodes.c.title,
+            nodes.c.canonical_url,
+            nodes.c.published,
+            func.row_number()
+            .over(
+                partition_by=nodes.c.normalized_url,
+                order_by=(snapshots.c.started_at.desc(), snapshots.c.id.desc(), nodes.c.key),
+            )
+            .label("rank"),
+        )
+        .join(snapshots, snapshots.c.id == nodes.c.snapshot_id)
+        .where(
+            nodes.c.normalized_url.in_(bindparam("urls", expanding=True)),
+            nodes.c.verdict != Verdict.SKIPPED.value,
+        )
+        .subquery()
+    )
+    return select(ranked).where(ranked.c.rank == 1)
+
+
+_LATEST_FETCHES = _latest_fetches()
 
 
 class Store:
@@ -301,41 +350,13 @@ class Store:
 
     @guarded
     def previous_fetches(self, normalized_urls: Sequence[str]) -> dict[str, PreviousFetch]:
-        """`previous_fetch` for many URLs: one query per 500, a window function picks the latest."""
+        """`previous_fetch` for many URLs: one query per 500 (`_LATEST_FETCHES`)."""
         found: dict[str, PreviousFetch] = {}
         unique = list(dict.fromkeys(normalized_urls))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
-            ranked = (
-                select(
-                    nodes.c.normalized_url,
-                    nodes.c.snapshot_id,
-                    nodes.c.etag,
-                    nodes.c.last_modified,
-                    nodes.c.content_sha256,
-                    nodes.c.verdict,
-                    nodes.c.status_code,
-                    nodes.c.reason,
-                    nodes.c.title,
-                    nodes.c.canonical_url,
-                    nodes.c.published,
-                    func.row_number()
-                    .over(
-                        partition_by=nodes.c.normalized_url,
-                        order_by=(
-                            snapshots.c.started_at.desc(),
-                            snapshots.c.id.desc(),
-                            nodes.c.key,
-                        ),
-                    )
-                    .label("rank"),
-                )
-                .join(snapshots, snapshots.c.id == nodes.c.snapshot_id)
-                .where(nodes.c.normalized_url.in_(chunk), nodes.c.verdict != Verdict.SKIPPED.value)
-                .subquery()
-            )
             with self.engine.connect() as conn:
-                for row in conn.execute(select(ranked).where(ranked.c.rank == 1)):
+                for row in conn.execute(_LATEST_FETCHES, {"urls": chunk}):
                     found[row.normalized_url] = PreviousFetch(
                         snapshot_id=row.snapshot_id,
                         etag=row.etag,
