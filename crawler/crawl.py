@@ -113,6 +113,8 @@ class Crawl:
         self.finalize = finalize
         self.site_probe = SiteProbe(fetcher, self._read_page)
         self.previous: dict[str, PreviousFetch] = {}  # prefetched for the references, in one query
+        # Related stories' previous fetches, asked for once per page that lists them.
+        self.lookups: dict[str, asyncio.Task[dict[str, PreviousFetch]]] = {}
         self.completed: set[int] = set()  # keys of nodes that reached a verdict
         self.dirty: dict[int, Node] = {}  # nodes changed after they were queued for the store
         self.settings = settings
@@ -308,11 +310,28 @@ class Crawl:
         else:
             page = await self._fetch(node, follow)
         if follow and page is not None and node.verdict in (Verdict.OK, Verdict.REDIRECTED):
+            queued = []
             for link in page.related:
                 if _normalize(link.url) in self.by_normalized:
                     continue  # already in the tree: related blocks cross-link, no need to repeat
-                self._schedule(self._new_node(link, node, Relation.RELATED))
+                child = self._new_node(link, node, Relation.RELATED)
+                self._schedule(child)
+                if self.by_normalized.get(child.normalized_url) is child:
+                    queued.append(child.normalized_url)
+            self._look_up_previous(queued)
         self._finish(node)
+
+    def _look_up_previous(self, urls: list[str]) -> None:
+        """Ask the store, in one query, how a page's related stories were last fetched (their
+        visits, queued already, start after this returns and find the answer under way)."""
+        if self.store is None or self.group is None or not urls:
+            return
+        try:
+            task = self.group.create_task(self.writer.call(self.store.previous_fetches, urls))
+        except RuntimeError:  # "TaskGroup is shutting down": each visit asks for itself
+            return
+        for url in urls:
+            self.lookups[url] = task
 
     async def _fetch(self, node: Node, follow: bool) -> PageInfo | None:
         """Fetch a node (conditionally when the store knows it), classify it, parse its page."""
@@ -382,6 +401,9 @@ class Crawl:
             return None
         if node.relation is Relation.REFERENCE:  # asked for all references at the start
             return self.previous.get(node.normalized_url)
+        lookup = self.lookups.pop(node.normalized_url, None)
+        if lookup is not None:
+            return (await lookup).get(node.normalized_url)
         return await self.writer.call(self.store.previous_fetch, node.normalized_url)
 
     async def _stored_body(self, sha256: str) -> bytes | None:

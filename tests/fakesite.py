@@ -404,6 +404,12 @@ async def _etag_soft404(site: FakeSite, request: web.Request) -> web.StreamRespo
     return web.Response(text=page, content_type="text/html", headers=headers)
 
 
+async def _etag_hub(site: FakeSite, request: web.Request) -> web.StreamResponse:
+    body = "<article><h1>Stories with validators</h1></article>"
+    aside = _related_aside(("/etag.html", "/news/etag-soft404.html"))
+    return _html(_page("Stories with validators", body + aside, path=request.path))
+
+
 async def _robots_related(site: FakeSite, request: web.Request) -> web.StreamResponse:
     body = "<article><h1>Robots test</h1></article>"
     aside = _related_aside(("/private/story.html", "/news/deep-3.html"))
@@ -500,6 +506,8 @@ _ROUTES: dict[str, Handler] = {
     "/private/story.html": _private,
     "/robots-related.html": _robots_related,
     "/etag-soft404": _etag_soft404,
+    "/etag-hub.html": _etag_hub,
+    "/news/etag-soft404.html": _etag_soft404,
     "/big": _big,
     "/gzip-bomb": _bomb,
     "/reset": _reset,

@@ -11,7 +11,7 @@ from crawler.crawl import looks_like_page, run_crawl
 from crawler.model import DuplicateKind, Flag, Node, Outcome, Relation, Snapshot, Verdict
 from crawler.report import render_json, snapshot_to_dict
 from crawler.store import Store
-from tests.fakesite import ARTICLE, ARTICLE_RELATED, DEAD_RELATED, RELATED_OF, FakeSite
+from tests.fakesite import ARTICLE, ARTICLE_RELATED, DEAD_RELATED, ETAG, RELATED_OF, FakeSite
 
 
 def fast_settings(tmp_path: Path, **crawl: object) -> Settings:
@@ -348,6 +348,33 @@ async def test_a_soft404_stays_one_when_the_recheck_is_not_modified(
     node = second.root.children[0]
     assert node.status_code == 304 and Flag.NOT_MODIFIED in node.flags
     assert node.verdict is Verdict.SOFT404
+
+
+async def test_a_recheck_asks_related_stories_conditionally(
+    tmp_path: Path, fake_site: FakeSite
+) -> None:
+    """Related stories' validators come from the store (asked once per page that lists them):
+    the re-check gets 304s for them, and the soft 404 among them stays one."""
+    settings = fast_settings(tmp_path, depth=1)
+    article = tmp_path / "a.txt"
+    article.write_text(fake_site.url("/etag-hub.html") + "\n")
+    with Store.open(settings.store.url()) as store:
+        first = await run_crawl(str(article), settings, store=store)
+        second = await run_crawl(str(article), settings, store=store)
+    related = {
+        run: {
+            n.url.rsplit("/", 1)[1]: n for n in snap.root.walk() if n.relation is Relation.RELATED
+        }
+        for run, snap in (("first", first), ("second", second))
+    }
+    assert set(related["first"]) == set(related["second"]) == {"etag.html", "etag-soft404.html"}
+    assert all(n.status_code == 200 for n in related["first"].values())
+    for node in related["second"].values():
+        assert node.status_code == 304 and Flag.NOT_MODIFIED in node.flags
+    assert related["second"]["etag-soft404.html"].verdict is Verdict.SOFT404
+    assert related["second"]["etag.html"].verdict is Verdict.OK
+    sent = [headers for _, path, headers in fake_site.requests if path == "/etag.html"]
+    assert [h.get("If-None-Match") for h in sent] == [None, ETAG]
 
 
 async def test_a_retry_waiting_out_retry_after_holds_no_connection_slot(
