@@ -15,7 +15,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
-from crawler.classify import classify_result, network_down_since
+from crawler.classify import classify_result
+from crawler.conclude import (
+    conclude_outcome,
+    mark_duplicate,
+    mark_result_duplicates,
+    resync_duplicates,
+)
 from crawler.config import Settings
 from crawler.errors import CrawlerError, SourceError
 from crawler.frontier import Frontier
@@ -54,7 +60,6 @@ REPEATED_FIELDS = tuple(
     f for f in ANSWER_FIELDS if f not in ("attempts", "elapsed_ms", "etag", "last_modified")
 )
 CUT_SHORT_REASON = "not checked: the crawl was cut short"
-NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
 
 
 Progress = Callable[[int, int], None]  # told nodes finished and nodes known so far
@@ -224,8 +229,8 @@ class Crawl:
     async def _end(self, *, cut_short: bool = False) -> None:
         """Cross-node flags, the outcome, then one final write that marks the snapshot finished."""
         snap = self.snapshot
-        self._resync_duplicates()
-        self._mark_result_duplicates()
+        changed = resync_duplicates(snap.root, self.by_normalized, self.completed)
+        changed += mark_result_duplicates(snap.root)
         if cut_short:
             for node in snap.root.walk():
                 if node.key not in self.completed and node.relation is not Relation.ROOT:
@@ -233,7 +238,11 @@ class Crawl:
                     node.verdict, node.reason = Verdict.SKIPPED, CUT_SHORT_REASON
             snap.outcome = Outcome.PARTIAL
         else:
-            snap.outcome = self._outcome()
+            snap.outcome, lost = conclude_outcome(
+                snap.root, self.results, self.fetched, cap_hit=self.cap_hit
+            )
+            changed += lost
+        self.dirty.update((node.key, node) for node in changed)
         if self.finalize is not None:
             self.finalize(snap)
         snap.finished_at = self.clock()
@@ -245,7 +254,8 @@ class Crawl:
         first = self.by_normalized.get(node.normalized_url)
         if first is not None:
             kind = DuplicateKind.EXACT if first.url == node.url else DuplicateKind.NORMALIZED
-            self._mark_duplicate(node, first, kind)
+            mark_duplicate(node, first, kind)
+            self.dirty[node.key] = node
             if first.key in self.completed:
                 self._copy_answer(node, first)
             else:
@@ -276,12 +286,6 @@ class Crawl:
         if Flag.DEAD in first.flags:
             node.add_flag(Flag.DEAD)
         self._finish(node)
-
-    def _mark_duplicate(self, node: Node, first: Node, kind: DuplicateKind) -> None:
-        self.dirty[node.key] = node
-        node.add_flag(Flag.DUPLICATE)
-        node.duplicate_of = first.url
-        node.duplicate_kind = kind.value
 
     def _follow_level(self, node: Node) -> int:
         """How many related-story levels lie below this node (0: do not parse it for links)."""
@@ -485,58 +489,12 @@ class Crawl:
                 summary=snap.summary(),
             )
 
-    def _resync_duplicates(self) -> None:
-        """Repeats of a URL take its final verdict (a probe may change it after they copied)."""
-        for node in self.snapshot.root.walk():
-            first = self.by_normalized.get(node.normalized_url)
-            if first is None or first is node or node.key not in self.completed:
-                continue
-            if (node.verdict, node.reason) != (first.verdict, first.reason):
-                node.verdict, node.reason = first.verdict, first.reason
-                self.dirty[node.key] = node
-
-    def _mark_result_duplicates(self) -> None:
-        """Flag links that end at the same final URL or canonical as an earlier link."""
-        seen_final: dict[str, Node] = {}
-        seen_canonical: dict[str, Node] = {}
-        for node in sorted(self.snapshot.root.walk(), key=lambda n: n.key):
-            if node.relation is Relation.ROOT or Flag.DUPLICATE in node.flags:
-                continue
-            final = _normalize(node.final_url) if node.final_url else None
-            canonical = _normalize(node.canonical_url) if node.canonical_url else None
-            first = seen_final.get(final) if final else None
-            if first is not None:
-                self._mark_duplicate(node, first, DuplicateKind.REDIRECT)
-            elif canonical and canonical in seen_canonical:
-                self._mark_duplicate(node, seen_canonical[canonical], DuplicateKind.CANONICAL)
-            if final:
-                seen_final.setdefault(final, node)
-            if canonical:
-                seen_canonical.setdefault(canonical, node)
-
     def _record(self, node: Node, result: FetchResult) -> None:
         """Keep what the outcome needs of a fetch (the frontier keeps no pages)."""
         self.results.append(dataclasses.replace(result, body=None))
         self.fetched.append(node)
         if result.failure is Failure.INVALID_URL:
             node.add_flag(Flag.MALFORMED)
-
-    def _outcome(self) -> Outcome:
-        """Inconclusive when our own network was down; partial when a limit cut the crawl short."""
-        since = network_down_since(self.results)
-        if since is None:
-            return Outcome.PARTIAL if self.cap_hit else Outcome.COMPLETE
-        lost = {n.normalized_url for n in self.fetched[since:]}
-        for node in self.snapshot.root.walk():
-            failed = node.verdict in (Verdict.DEAD, Verdict.ERROR)
-            if node.relation is Relation.ROOT or not failed or node.normalized_url not in lost:
-                continue
-            self.dirty[node.key] = node
-            node.reason = f"{NETWORK_DOWN_REASON} ({node.reason})"
-            node.verdict = Verdict.ERROR
-            if Flag.DEAD in node.flags:
-                node.flags.remove(Flag.DEAD)
-        return Outcome.INCONCLUSIVE
 
 
 def _first_crawler_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
