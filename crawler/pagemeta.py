@@ -47,10 +47,10 @@ _JSON_WRAPPER_RE = re.compile(r"^\s*(<!\[CDATA\[|<!--)|(\]\]>|-->)\s*$")
 _HIDDEN_TEXT_TAGS = frozenset({"script", "style", "template"})
 # An absolute http(s) URL that needs no resolving: lowercase scheme, a plain host name or IPv4
 # address, an optional port, and a path and query with no space, control character, backslash
-# or fragment.
+# or fragment; and no ";" in the path, whose empty parameters ("/a;") urljoin drops.
 _PLAIN_ABSOLUTE_RE = re.compile(
     r"https?://[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
-    r"(?::[0-9]{1,5})?(?:/[^\x00-\x20\x7f\\#?]*)?(?:\?[^\x00-\x20\x7f\\#]+)?",
+    r"(?::[0-9]{1,5})?(?:/[^\x00-\x20\x7f\\#?;]*)?(?:\?[^\x00-\x20\x7f\\#]+)?",
 )
 # `collect_ids=False`: nothing looks elements up by id, and the id table costs parse time.
 _PARSER = etree.HTMLParser(encoding="utf-8", recover=True, collect_ids=False)
@@ -297,7 +297,7 @@ _ARTICLE_TYPES = ("Article", "BlogPosting", "Report", "LiveBlogPosting")
 
 def absolute_url(base: str, href: str) -> str | None:
     """`href` resolved against `base`, without fragment; None unless it is http(s)."""
-    if _PLAIN_ABSOLUTE_RE.fullmatch(href):
+    if _PLAIN_ABSOLUTE_RE.fullmatch(href) and not href[-1].isspace():  # join_url strips it
         # Already a plain absolute URL (the common case for canonical and related links):
         # resolving it against any base gives it back unchanged, so skip the general join.
         # (is_http_url still refuses what the URL Standard does: a port over 65535, 999.1.1.1.)

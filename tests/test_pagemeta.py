@@ -206,7 +206,9 @@ _HOSTS = st.one_of(
     st.lists(_LABEL, min_size=1, max_size=4).map(".".join),
     st.tuples(*[st.integers(0, 999)] * 4).map(lambda t: ".".join(map(str, t))),
 )
-_PATH_CHARS = st.sampled_from([*"abcXYZ019/.-_~%;:@!$&'()*+,=?#\\ \t\x00\x7féü日", "..", "//"])
+_PATH_CHARS = st.sampled_from(
+    [*"abcXYZ019/.-_~%;:@!$&'()*+,=?#\\ \t\x00\x7féü日\xa0\u3000\u2028\x85", "..", "//"]
+)
 _HREFS = st.builds(
     lambda scheme, host, port, path: f"{scheme}://{host}{port}{path}",
     st.sampled_from(["http", "https", "HTTP", "ftp"]),
@@ -216,7 +218,7 @@ _HREFS = st.builds(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=1000)
 @given(
     base=st.sampled_from([PAGE, "http://127.0.0.2:8080/a/b?c", "https://x.test", "file:///tmp/x"]),
     href=st.one_of(_HREFS, _HREFS.map(lambda h: h.replace("/", "", 1)), st.text(max_size=40)),
@@ -232,6 +234,8 @@ def test_plain_absolute_shortcut_agrees_with_the_general_join(base: str, href: s
         ("http://127.0.0.2:65535/x", "http://127.0.0.2:65535/x"),
         ("http://127.0.0.2:65536/x", None),  # no such port
         ("https://news.example.com/a#top", "https://news.example.com/a"),  # the general path
+        ("https://news.example.com/a;", "https://news.example.com/a"),  # urljoin's empty params
+        ("https://news.example.com/a;v=1?b", "https://news.example.com/a;v=1?b"),
         ("/relative/story", "https://news.example.com/relative/story"),
     ],
 )
