@@ -467,6 +467,7 @@ class Crawl:
 
     def _finish(self, node: Node) -> None:
         self.completed.add(node.key)
+        self.lookups.pop(node.normalized_url, None)  # left by a visit that never fetched
         for repeat in self.repeats.pop(node.key, []):
             self._copy_answer(repeat, node)
         self.done += 1

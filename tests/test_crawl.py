@@ -334,16 +334,22 @@ async def test_dead_hosts_at_the_end_are_still_dead(tmp_path: Path, fake_site: F
     assert [n.verdict for n in snap.root.children[1:]] == [Verdict.DEAD, Verdict.DEAD]
 
 
+async def crawl_twice(tmp_path: Path, url: str, **crawl: object) -> tuple[Snapshot, Snapshot]:
+    """An article citing `url`, crawled and then re-checked with the same store."""
+    settings = fast_settings(tmp_path, **crawl)
+    article = tmp_path / "a.txt"
+    article.write_text(url + "\n")
+    with Store.open(settings.store.url()) as store:
+        first = await run_crawl(str(article), settings, store=store)
+        second = await run_crawl(str(article), settings, store=store)
+    return first, second
+
+
 async def test_a_soft404_stays_one_when_the_recheck_is_not_modified(
     tmp_path: Path, fake_site: FakeSite
 ) -> None:
     """A 304 confirms the stored page, so the verdict read from it must survive the re-check."""
-    settings = fast_settings(tmp_path, depth=0)
-    article = tmp_path / "a.txt"
-    article.write_text(fake_site.url("/etag-soft404") + "\n")
-    with Store.open(settings.store.url()) as store:
-        first = await run_crawl(str(article), settings, store=store)
-        second = await run_crawl(str(article), settings, store=store)
+    first, second = await crawl_twice(tmp_path, fake_site.url("/etag-soft404"), depth=0)
     assert first.root.children[0].verdict is Verdict.SOFT404
     node = second.root.children[0]
     assert node.status_code == 304 and Flag.NOT_MODIFIED in node.flags
@@ -355,12 +361,7 @@ async def test_a_recheck_asks_related_stories_conditionally(
 ) -> None:
     """Related stories' validators come from the store (asked once per page that lists them):
     the re-check gets 304s for them, and the soft 404 among them stays one."""
-    settings = fast_settings(tmp_path, depth=1)
-    article = tmp_path / "a.txt"
-    article.write_text(fake_site.url("/etag-hub.html") + "\n")
-    with Store.open(settings.store.url()) as store:
-        first = await run_crawl(str(article), settings, store=store)
-        second = await run_crawl(str(article), settings, store=store)
+    first, second = await crawl_twice(tmp_path, fake_site.url("/etag-hub.html"), depth=1)
     related = {
         run: {
             n.url.rsplit("/", 1)[1]: n for n in snap.root.walk() if n.relation is Relation.RELATED
