@@ -14,11 +14,11 @@ import httpcore
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from httpcore import SOCKET_OPTION as SocketOption
-from httpx_aiohttp import AiohttpTransport
 
 from crawler.config import FetchSettings
 from crawler.fetch.errors import PrivateAddressError
 from crawler.fetch.policy import REDIRECT_STATUSES
+from crawler.fetch.transport import AiohttpTransport
 
 if TYPE_CHECKING:
     pass
@@ -36,6 +36,8 @@ LOCATION_HEADER = "x-crawler-location"
 
 
 KEEPALIVE_EXPIRY = 5.0
+
+NO_BODY = httpx.ByteStream(b"")
 
 
 MAX_HEADER_LINE = 16 * 1024  # aiohttp's default of 8190 rejects real sites' long cookies
@@ -152,8 +154,10 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
 
 async def _hide_location(response: httpx.Response) -> None:
     """Response hook: move a redirect's Location where httpx's own redirect logic won't see it."""
+    if response.status_code not in REDIRECT_STATUSES:
+        return
     location = response.headers.get("location")
-    if response.status_code in REDIRECT_STATUSES and location is not None:
+    if location is not None:
         response.headers[LOCATION_HEADER] = location
         del response.headers["location"]
 
@@ -184,16 +188,24 @@ class Sender:
             client._transport if direct and not client._mounts else None
         )
         self.timeout: dict[str, Any] = client.timeout.as_dict()
+        self.headers: list[tuple[bytes, bytes]] = client.headers.raw
 
     def build(self, method: str, url: httpx.URL, headers: Mapping[str, str]) -> httpx.Request:
-        """The request: the client's headers, then `headers`; its cookies; its timeouts."""
+        """The request: Host, the client's headers, then `headers`; its cookies; its timeouts."""
         client = self.client
         if self.transport is None:
             return client.build_request(method, url, headers=headers)
-        merged = client.headers.copy()
+        raw = [(b"Host", url.netloc), *self.headers]
         if headers:
-            merged.update(headers)
-        request = httpx.Request(method, url, headers=merged, extensions={"timeout": self.timeout})
+            given = {name.lower().encode("ascii") for name in headers}
+            raw = [pair for pair in raw if pair[0].lower() not in given]
+            raw += [
+                (name.encode("ascii"), value.encode("latin-1")) for name, value in headers.items()
+            ]
+        # A body-less request: httpx's content encoding and header preparation have nothing to do.
+        request = httpx.Request(
+            method, url, headers=raw, stream=NO_BODY, extensions={"timeout": self.timeout}
+        )
         if client.cookies:
             client.cookies.set_cookie_header(request)
         return request
@@ -258,7 +270,7 @@ def _build_transport(settings: FetchSettings, limits: httpx.Limits) -> httpx.Asy
             pool._network_backend = PublicOnlyBackend(pool._network_backend, resolve_host)
         return transport
     context = httpx.create_ssl_context(verify=settings.verify_tls, trust_env=False)
-    return AiohttpTransport(limits=limits, client=_aiohttp_session_factory(settings, context))
+    return AiohttpTransport(_aiohttp_session_factory(settings, context))
 
 
 def _aiohttp_session_factory(
@@ -278,6 +290,7 @@ def _aiohttp_session_factory(
         return aiohttp.ClientSession(
             connector=connector,
             trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),  # httpx's client keeps the crawl's cookies
             max_line_size=MAX_HEADER_LINE,
             max_field_size=MAX_HEADER_LINE,
         )
