@@ -22,6 +22,7 @@ from crawler.cliutil import (
     open_store,
     pass_context,
     render_snapshot,
+    run_async,
 )
 
 if TYPE_CHECKING:
@@ -127,7 +128,6 @@ def crawl(
     no_progress: bool,
 ) -> None:
     """Crawl SOURCE (a file, `-` for stdin, or an http(s) URL) and print its snapshot tree."""
-    import asyncio
 
     from crawler.crawl import run_crawl
     from crawler.model import SourceKind
@@ -147,13 +147,13 @@ def crawl(
     freeze_startup_heap()
     with _progress(not no_progress) as progress:
         if no_store:
-            snapshot = asyncio.run(
+            snapshot = run_async(
                 run_crawl(source, settings, kind=source_kind, stdin=stdin, progress=progress)
             )
             render_snapshot(snapshot, fmt, output)
         else:
             with open_store(settings) as store:
-                snapshot = asyncio.run(
+                snapshot = run_async(
                     run_crawl(
                         source,
                         settings,

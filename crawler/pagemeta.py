@@ -385,6 +385,3 @@ def leading_text(element: Element, limit: int) -> str:
 def clean_text(text: str | None) -> str:
     """Whitespace collapsed and stripped."""
     return " ".join(text.split()) if text else ""
-
-
-clean_text = clean_text
