@@ -20,7 +20,8 @@ WORKLOAD_TITLES = {
     "recheck": "Re-check: the flat workload crawled again, nothing changed",
 }
 HEADER = (
-    "| tool | runs | wall s | req/s (server, p1–p99) | requests | req per CPU s | CPU s "
+    "| tool | runs | wall s | req/s (server, p1–p99) | first-request req/s | requests "
+    "| req per CPU s | CPU s "
     "| peak RSS MB "
     "| bytes transferred | bytes stored | dead precision | dead recall | soft-404 caught "
     "| load | notes |"
@@ -56,6 +57,11 @@ def _rate(row: Row) -> float | None:
     return None if rate is None else float(rate)
 
 
+def _first_rate(row: Row) -> float | None:
+    rate = row.server.get("first_rate_p1_p99")
+    return None if rate is None else float(rate)
+
+
 def _bytes(row: Row) -> int:
     return int(row.server["bytes_out"]) + int(row.server["bytes_in"])
 
@@ -86,7 +92,7 @@ def table_row(tool: str, rows: Sequence[Row]) -> str:
     notes = _notes(rows)
     return (
         f"| {tool} | {len(rows)} | {_fmt(_med(rows, lambda r: r.wall))} "
-        f"| {_fmt(_med(rows, _rate), ',.0f')} "
+        f"| {_fmt(_med(rows, _rate), ',.0f')} | {_fmt(_med(rows, _first_rate), ',.0f')} "
         f"| {_fmt(_med(rows, lambda r: r.server['requests']), ',.0f')} "
         f"| {_fmt(_med(rows, _per_cpu), ',.0f')} | {_fmt(_med(rows, lambda r: r.cpu))} "
         f"| {_fmt(_med(rows, lambda r: r.rss_mb), '.1f')} | {_mb(_med(rows, _bytes))} "
