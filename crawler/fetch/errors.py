@@ -48,8 +48,8 @@ class PrivateAddressError(OSError):
 
 def map_exception(exc: BaseException) -> tuple[Failure, str]:
     """Translate an httpx, aiohttp or OS error into a Failure and a readable detail."""
-    # The innermost cause is the most precise: httpx-aiohttp maps aiohttp's
-    # ServerDisconnectedError to httpx.ConnectTimeout, for one.
+    # The innermost cause is the most precise: an httpx error raised by a transport over
+    # aiohttp has the aiohttp error as its cause, and httpx's own wrap OS errors.
     chain = _exception_chain(exc)
     for candidate in reversed(chain):
         failure = _classify(candidate)
