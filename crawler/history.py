@@ -270,15 +270,30 @@ def _related_changes(a: Snapshot, b: Snapshot) -> tuple[RelatedChange, ...]:
 
     A page that did not load in one snapshot lists no related stories there; comparing it
     would report every story as gone, so only pages that passed in both are compared.
+
+    The tree holds a story once, under whichever of the pages listing it was read first, and
+    pages fetched side by side finish in no fixed order: a story two pages list can sit under
+    either from one crawl to the next. So a story counts as gained only if no page read before
+    listed it, and as lost only if no page read after lists it, not merely because it moved.
     """
     before, after = _related_by_parent(a), _related_by_parent(b)
+    anywhere_before = {key for _, stories in before.values() for key in stories}
+    anywhere_after = {key for _, stories in after.values() for key in stories}
     changes: list[RelatedChange] = []
     for parent, (parent_url, stories_after) in after.items():
         if parent not in before:
             continue
         stories_before = before[parent][1]
-        appeared = tuple(url for key, url in stories_after.items() if key not in stories_before)
-        gone = tuple(url for key, url in stories_before.items() if key not in stories_after)
+        appeared = tuple(
+            url
+            for key, url in stories_after.items()
+            if key not in stories_before and key not in anywhere_before
+        )
+        gone = tuple(
+            url
+            for key, url in stories_before.items()
+            if key not in stories_after and key not in anywhere_after
+        )
         if appeared or gone:
             changes.append(RelatedChange(parent_url, appeared, gone))
     return tuple(changes)

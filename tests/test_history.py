@@ -334,6 +334,39 @@ def test_diff_snapshots() -> None:
     assert not diff.is_empty
 
 
+def test_a_story_that_moved_between_two_listing_pages_is_no_related_change() -> None:
+    """Both references list story s; each crawl hangs it under whichever page was read first.
+    That is not a change; a story no page lists any more (r1) and a new one (r3) still are."""
+    shared = "https://n.example/s"
+    a = make_snapshot(
+        [
+            make_node(
+                "https://n.example/1",
+                OK,
+                children=[related(shared), related("https://n.example/r1")],
+            ),
+            make_node("https://n.example/2", OK),
+        ],
+        T0,
+    )
+    b = make_snapshot(
+        [
+            make_node("https://n.example/1", OK),
+            make_node(
+                "https://n.example/2",
+                OK,
+                children=[related(shared), related("https://n.example/r3")],
+            ),
+        ],
+        T0 + timedelta(hours=6),
+    )
+    diff = diff_snapshots(a, b)
+    assert [(r.parent_url, r.appeared, r.disappeared) for r in diff.related] == [
+        ("https://n.example/1", (), ("https://n.example/r1",)),
+        ("https://n.example/2", ("https://n.example/r3",), ()),
+    ]
+
+
 def test_render_diff() -> None:
     a, b = diff_pair()
     assert render_diff(diff_snapshots(a, b)) == (
