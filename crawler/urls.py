@@ -338,8 +338,12 @@ def _scheme_of(url: str) -> str:
     return match.group(1).lower() if match else ""
 
 
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
 def is_front_page(url: str) -> bool:
-    """True if `url` points at a site's front page: `/`, empty or an index path, no query."""
+    """True if `url` points at a site's front page: `/`, empty or an index path, no query.
+
+    Asked of every page read, for its URL and its canonical URL (mostly the same string).
+    """
     try:
         parsed = parse_url(url.strip())
     except ValueError:
