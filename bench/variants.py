@@ -1,10 +1,10 @@
 """Transport and concurrency variants on the flat workload: medians as a markdown table.
 
-The crawler with `[fetch] transport = "aiohttp"` (httpx over httpx-aiohttp, the default) and
-`"httpx"` (httpx's own transport), the crawler with `retries = 0` (what honouring Retry-After
-costs on the p1-p99 rate), and the raw loops, each at several concurrencies; runs are
-interleaved like the main bench. HTTP/2 is not measured: the fake web is plain HTTP on
-loopback, and h2 needs TLS (ALPN) or prior knowledge.
+The crawler with `[fetch] transport = "aiohttp"` (httpx over the crawl's own aiohttp
+transport, the default) and `"httpx"` (httpx's own transport), the crawler with `retries = 0`
+(what honouring Retry-After costs on the p1-p99 rate), and the raw loops, each at several
+concurrencies; runs are interleaved like the main bench. HTTP/2 is not measured: the fake
+web is plain HTTP on loopback, and h2 needs TLS (ALPN) or prior knowledge.
 
     python -m bench.variants --runs 3 --concurrency 64,256
 """
