@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -340,35 +340,38 @@ class Fetcher:
                 return _Answer(failure=Failure.PRIVATE_ADDRESS, detail=detail)
         return None
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, url: str) -> AsyncIterator[None]:
-        """Hold a per-host slot, then a global one (so a busy host holds no global slot idle)."""
+    def _host_slots(self, url: str) -> tuple[str, asyncio.Semaphore]:
+        """The per-host key and semaphore of `url`'s host."""
         key = host_key(url)
-        host = self._hosts.setdefault(key, asyncio.Semaphore(self.settings.per_host_concurrency))
-        async with host:
-            if self.gate is not None:  # the cluster's shared per-host budget
-                await self.gate.acquire(key)
-            async with self._global:
-                yield
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = asyncio.Semaphore(self.settings.per_host_concurrency)
+        return key, host
 
     async def _send(
         self, method: str, url: str, headers: Mapping[str, str], read_body: bool, trace: _Trace
     ) -> _Answer:
         """One request on the wire, within the URL's deadline; failures come back mapped."""
-        host = httpx_url(url).host  # parsed once per URL (url_problem accepted it)
-        if never_resolves(host):
-            failure, detail = map_exception(unresolvable(host))
+        name = httpx_url(url).host  # parsed once per URL (url_problem accepted it)
+        if never_resolves(name):
+            failure, detail = map_exception(unresolvable(name))
             return _Answer(failure=failure, detail=detail)
-        async with self._slot(url):
-            loop = asyncio.get_running_loop()
-            if trace.deadline is None:
-                trace.deadline = loop.time() + self.settings.url_timeout
-            self.stats.requests += 1
-            try:
-                async with asyncio.timeout_at(trace.deadline):
-                    return await self._exchange(method, url, headers, read_body)
-            except TimeoutError:
-                return _Answer(failure=Failure.TIMEOUT, detail=self._deadline_detail())
+        # A per-host slot, then a global one (so a busy host holds no global slot idle). Not an
+        # asynccontextmanager: its generator costs more than the rest of this bookkeeping.
+        key, host = self._host_slots(url)
+        async with host:
+            if self.gate is not None:  # the cluster's shared per-host budget
+                await self.gate.acquire(key)
+            async with self._global:
+                loop = asyncio.get_running_loop()
+                if trace.deadline is None:
+                    trace.deadline = loop.time() + self.settings.url_timeout
+                self.stats.requests += 1
+                try:
+                    async with asyncio.timeout_at(trace.deadline):
+                        return await self._exchange(method, url, headers, read_body)
+                except TimeoutError:
+                    return _Answer(failure=Failure.TIMEOUT, detail=self._deadline_detail())
 
     async def _exchange(
         self, method: str, url: str, headers: Mapping[str, str], read_body: bool
@@ -416,9 +419,12 @@ class Fetcher:
         """Stream the decoded body up to max_body_bytes; True if more was left unread."""
         cap = self.settings.max_body_bytes
         inflater = make_inflater(encoding)
-        if response.is_stream_consumed:  # already read (a mock's content=...): httpx decoded it
+        consumed = response.is_stream_consumed  # already read (a mock's content=...)
+        if consumed:  # httpx decoded it
             inflater = None
-        stream = response.aiter_raw() if inflater is not None else response.aiter_bytes()
+        # Raw bytes when this inflates them or there is nothing to decode (no decoder chain).
+        raw = not consumed and (inflater is not None or not encoding)
+        stream = response.aiter_raw() if raw else response.aiter_bytes()
         chunks: list[bytes] = []
         size = 0
         async for data in stream:
