@@ -45,14 +45,12 @@ _EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
 )
 
 
-def to_httpx_error(exc: Exception) -> Exception:
-    """The httpx exception standing for an aiohttp one (chained to it), or `exc` itself."""
+def to_httpx_error(exc: Exception) -> httpx.HTTPError | None:
+    """The httpx exception standing for an aiohttp one, or None to let it pass as it is."""
     for aiohttp_type, httpx_type in _EXCEPTIONS:
         if isinstance(exc, aiohttp_type):
-            mapped = httpx_type(str(exc))
-            mapped.__cause__ = exc
-            return mapped
-    return exc
+            return httpx_type(str(exc))
+    return None
 
 
 class AiohttpStream(httpx.AsyncByteStream):
@@ -70,7 +68,10 @@ class AiohttpStream(httpx.AsyncByteStream):
                     return
                 yield chunk
         except aiohttp.ClientError as exc:
-            raise to_httpx_error(exc) from exc
+            mapped = to_httpx_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     async def aclose(self) -> None:
         """Release the connection to the pool (or close it if the body was not read through)."""
@@ -124,7 +125,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 server_hostname=request.extensions.get("sni_hostname"),
             )
         except aiohttp.ClientError as exc:
-            raise to_httpx_error(exc) from exc
+            mapped = to_httpx_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
         extensions = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode()
