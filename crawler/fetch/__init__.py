@@ -19,6 +19,9 @@ Choices made on purpose:
   content type; other bodies are never read.
 - A HEAD answering 429 or 503 is not followed by a GET: the server asked us to slow down,
   and the retry loop will come back.
+- A 429 is also about the host, not only its URL: each one halves the requests the host gets at
+  once (down to 1) and calm answers give them back one by one (`crawler.fetch.slots`). The
+  host is not paused for the whole `Retry-After`: the URL that got the 429 waits it out.
 - Private addresses are refused twice unless allowed: before each hop (`_check_address`, both
   transports) and at connection time (`PublicOnlyResolver` for aiohttp, `PublicOnlyBackend` for
   httpx's own transport), so a host whose DNS answer changes between the check and the

@@ -41,6 +41,7 @@ from crawler.fetch.policy import (
     should_retry,
     url_problem,
 )
+from crawler.fetch.slots import HostSlots
 from crawler.model import Failure, FetchResult, Hop
 from crawler.robots import HostPacer, RobotsCache
 from crawler.urls import (
@@ -127,7 +128,7 @@ class Fetcher:
         self._sender = Sender(client, direct=False) if client is not None else None
         self._owns_client = client is None
         self._global = asyncio.Semaphore(settings.concurrency)
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[str, HostSlots] = {}
         base = settings.backoff_base
         self._backoff = wait_exponential_jitter(
             multiplier=base, max=settings.backoff_max, jitter=base
@@ -340,12 +341,12 @@ class Fetcher:
                 return _Answer(failure=Failure.PRIVATE_ADDRESS, detail=detail)
         return None
 
-    def _host_slots(self, url: str) -> tuple[str, asyncio.Semaphore]:
-        """The per-host key and semaphore of `url`'s host."""
+    def _host_slots(self, url: str) -> tuple[str, HostSlots]:
+        """The per-host key and slots of `url`'s host."""
         key = host_key(url)
         host = self._hosts.get(key)
         if host is None:
-            host = self._hosts[key] = asyncio.Semaphore(self.settings.per_host_concurrency)
+            host = self._hosts[key] = HostSlots(self.settings.per_host_concurrency)
         return key, host
 
     async def _send(
@@ -359,7 +360,8 @@ class Fetcher:
         # A per-host slot, then a global one (so a busy host holds no global slot idle). Not an
         # asynccontextmanager: its generator costs more than the rest of this bookkeeping.
         key, host = self._host_slots(url)
-        async with host:
+        await host.acquire()
+        try:
             if self.gate is not None:  # the cluster's shared per-host budget
                 await self.gate.acquire(key)
             async with self._global:
@@ -369,9 +371,14 @@ class Fetcher:
                 self.stats.requests += 1
                 try:
                     async with asyncio.timeout_at(trace.deadline):
-                        return await self._exchange(method, url, headers, read_body)
+                        answer = await self._exchange(method, url, headers, read_body)
                 except TimeoutError:
-                    return _Answer(failure=Failure.TIMEOUT, detail=self._deadline_detail())
+                    answer = _Answer(failure=Failure.TIMEOUT, detail=self._deadline_detail())
+        finally:
+            host.release()
+        if answer.status is not None:
+            await host.answered(answer.status)  # a 429 narrows the host's slots (see slots.py)
+        return answer
 
     async def _exchange(
         self, method: str, url: str, headers: Mapping[str, str], read_body: bool
