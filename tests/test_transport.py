@@ -113,6 +113,8 @@ async def test_the_crawls_session_keeps_no_cookies_of_its_own(server: EchoServer
 async def test_a_request_body_is_sent(server: EchoServer, client: httpx.AsyncClient) -> None:
     seen = await echo(client, server.url("/post"), method="POST", content=b"x=1&y=\xff")
     assert (seen["method"], seen["body"]) == ("POST", "x=1&y=\xff")
+    seen = await echo(client, server.url("/get"), method="GET", content=b"odd but allowed")
+    assert (seen["method"], seen["body"]) == ("GET", "odd but allowed")
 
 
 async def test_a_body_is_streamed_in_pieces(server: EchoServer, client: httpx.AsyncClient) -> None:

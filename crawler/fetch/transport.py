@@ -110,7 +110,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
         ]
         data: bytes | None = None
-        if request.method not in ("GET", "HEAD"):
+        # httpx declares every body it encodes (a GET's too); the crawl's own requests carry none.
+        if "content-length" in request.headers or "transfer-encoding" in request.headers:
             data = await request.aread() or None
         try:
             response = await self.session.request(
