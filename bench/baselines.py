@@ -2,8 +2,9 @@
 
 Each client GETs every URL once (following redirects, reading the body), with a semaphore
 bounding requests in flight, and calls a URL dead when the final status is >= 400 or the
-request raised — what simple link checkers do. Run as a subprocess so its memory and CPU are
-its own:
+request raised — what simple link checkers do. `aiohttp-retry` is the aiohttp loop retrying
+the way the crawler does by default (below), to show what honouring Retry-After and backing
+off costs a raw client on the same workload. Run as a subprocess so its memory and CPU are its own:
 
     python -m bench.baselines --client aiohttp --urls urls.txt --concurrency 64 -o out.json
 """
@@ -13,12 +14,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-CLIENTS = ("httpx", "aiohttp", "httpx-aiohttp")
+CLIENTS = ("httpx", "aiohttp", "httpx-aiohttp", "aiohttp-retry")
 TIMEOUT = 10.0  # seconds per request; the slowest fake page answers in 2 s
+# The crawler's default retry policy (crawler/config.py, crawler/fetch/policy.py): 3 retries of
+# 408/429/5xx and of timeouts and resets, waiting Retry-After (capped) or 0.5 s * 2^n plus up
+# to 0.5 s of jitter.
+RETRIES = 3
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+BACKOFF_BASE, BACKOFF_MAX, RETRY_AFTER_CAP = 0.5, 8.0, 30.0
 
 Getter = Callable[[str], Awaitable[int]]
 
@@ -76,6 +84,40 @@ async def check_aiohttp(urls: list[str], concurrency: int) -> dict[str, int | st
         return await _run_all(urls, get, concurrency)
 
 
+async def check_aiohttp_retrying(urls: list[str], concurrency: int) -> dict[str, int | str]:
+    """The aiohttp loop, retrying like the crawler; a waiting URL holds no connection slot."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=0)
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+    semaphore = asyncio.Semaphore(concurrency)
+    results: dict[str, int | str] = {}
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def attempt(url: str) -> tuple[int | str, float | None]:
+            async with semaphore:
+                try:
+                    async with session.get(url) as response:
+                        await response.read()
+                        after = response.headers.get("Retry-After", "")
+                        return response.status, float(after) if after.isdigit() else None
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    return type(exc).__name__, None
+
+        async def one(url: str) -> None:
+            for retry in range(RETRIES + 1):
+                outcome, after = await attempt(url)
+                if retry == RETRIES or (isinstance(outcome, int) and outcome not in RETRY_STATUSES):
+                    break
+                jitter = random.uniform(0, BACKOFF_BASE)
+                backoff = min(BACKOFF_BASE * 2**retry + jitter, BACKOFF_MAX)
+                await asyncio.sleep(min(after, RETRY_AFTER_CAP) if after is not None else backoff)
+            results[url] = outcome
+
+        await asyncio.gather(*(one(u) for u in urls))
+    return results
+
+
 def is_dead(outcome: int | str) -> bool:
     """The simple checker's rule: an error, or a final status of 400 or more."""
     return isinstance(outcome, str) or outcome >= 400
@@ -93,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     if args.client == "aiohttp":
         results = asyncio.run(check_aiohttp(urls, args.concurrency))
+    elif args.client == "aiohttp-retry":
+        results = asyncio.run(check_aiohttp_retrying(urls, args.concurrency))
     else:
         transport = "aiohttp" if args.client == "httpx-aiohttp" else "default"
         results = asyncio.run(check_httpx(urls, args.concurrency, transport))

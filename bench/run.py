@@ -27,7 +27,9 @@ from bench.tools import CRAWLER, ROOT, RunContext, Tool, all_tools, unavailable
 from bench.workload import Kind
 
 WORKLOADS = ("flat", "deep", "recheck")
-QUICK_TOOLS = ("crawler", "aiohttp", "httpx-aiohttp", "httpx", "linkinator", "linkchecker")
+QUICK_TOOLS = (
+    "crawler", "aiohttp", "aiohttp-retry", "httpx-aiohttp", "httpx", "linkinator", "linkchecker",
+)  # fmt: skip
 DEFAULT_BUDGET = 40 * 60.0
 DEFAULT_RUN_TIMEOUT = 300.0
 HELP_RUNS = 10

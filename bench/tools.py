@@ -198,6 +198,7 @@ def all_tools() -> list[Tool]:
     return [
         Tool("crawler", crawler_argv, parse_crawler, ("flat", "deep", "recheck"), (0, 2)),
         Tool("aiohttp", baseline_argv("aiohttp"), parse_baseline),
+        Tool("aiohttp-retry", baseline_argv("aiohttp-retry"), parse_baseline),
         Tool("httpx-aiohttp", baseline_argv("httpx-aiohttp"), parse_baseline),
         Tool("httpx", baseline_argv("httpx"), parse_baseline),
         Tool(
