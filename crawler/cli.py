@@ -176,7 +176,7 @@ def links(ctx: Context, source: str, kind: str | None, verbose: bool) -> None:
     """Print the references found in SOURCE, one per line (nothing is checked)."""
     import asyncio
 
-    from crawler.crawl import read_article
+    from crawler.answer import read_article
     from crawler.fetch import Fetcher
     from crawler.model import SourceKind
     from crawler.sources import is_url_source, read_source

@@ -68,6 +68,7 @@ _DISPATCH_LOCK_ID = 0x6372617764  # "crawd": one dispatcher tick at a time, clus
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)

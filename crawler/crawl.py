@@ -10,12 +10,11 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import mimetypes
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
-from crawler.classify import classify_result
+from crawler.answer import apply_answer, looks_like_page, read_article, read_page
 from crawler.conclude import (
     conclude_outcome,
     mark_duplicate,
@@ -23,7 +22,7 @@ from crawler.conclude import (
     resync_duplicates,
 )
 from crawler.config import Settings
-from crawler.errors import CrawlerError, SourceError
+from crawler.errors import CrawlerError, first_crawler_error
 from crawler.frontier import Frontier
 from crawler.model import (
     DuplicateKind,
@@ -39,18 +38,16 @@ from crawler.model import (
     SourceKind,
     Verdict,
 )
-from crawler.related import parse_page
 from crawler.resume import ANSWER_FIELDS, is_crawl_alive, owner_info, result_of, resumable_nodes
 from crawler.soft404 import SiteProbe
-from crawler.sources import Article, is_url_source, parse_article, read_source
+from crawler.sources import Article, is_url_source, read_source
 from crawler.storewriter import StoreWriter
-from crawler.urls import normalize_url, redact_url
+from crawler.urls import normalize_url
 
 if TYPE_CHECKING:
     from crawler.fetch import Fetcher
     from crawler.store import PreviousFetch, Store
 
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Visits under way per connection slot. The Fetcher limits requests on the wire (concurrency,
 # per_host_concurrency); a visit that waits out a Retry-After or a backoff holds no connection,
 # so more visits than slots keep the connections busy meanwhile. Waiting visits hold no body.
@@ -71,27 +68,6 @@ _normalize = normalize_url  # cached in crawler.urls
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
-
-
-def is_html(content_type: str | None) -> bool:
-    """True for an HTML content type (or none given, which servers often mean as HTML)."""
-    if not content_type:
-        return True
-    return content_type.split(";", 1)[0].strip().lower() in HTML_TYPES
-
-
-def looks_like_page(url: str) -> bool:
-    """Whether a URL probably names an HTML page, so a GET (not a HEAD) is worth it."""
-    path = url.split("?", 1)[0].split("#", 1)[0]
-    authority = path.find("://")
-    if authority >= 0:  # the path only: "http://example.com" is no MS-DOS program
-        slash = path.find("/", authority + 3)
-        path = path[slash:] if slash >= 0 else ""
-    name = path.rpartition("/")[2]
-    if "." not in name:
-        return True  # no file extension to guess a type from (most article URLs)
-    guessed, _ = mimetypes.guess_type(name)
-    return guessed is None or guessed in HTML_TYPES or guessed == "text/plain"
 
 
 class Crawl:
@@ -200,7 +176,7 @@ class Crawl:
                     self._schedule(self._new_node(link, root, Relation.REFERENCE))
                 await self.frontier.wait_idle()
         except BaseExceptionGroup as exc:
-            raise _first_crawler_error(exc) from exc
+            raise first_crawler_error(exc) from exc
         finally:
             self.group = self.writer.spawn = None
 
@@ -363,7 +339,7 @@ class Crawl:
                 published=previous.published,
             )
         else:
-            page = self._parse(result.content_type, body, result.final_url or node.url, follow)
+            page = self._read(result.content_type, body, result.final_url or node.url, follow)
         self._apply(node, result, page, body)
         if unchanged and previous is not None and previous.verdict is Verdict.SOFT404:
             node.verdict, node.reason = previous.verdict, previous.reason  # still the same page
@@ -389,7 +365,7 @@ class Crawl:
         if not follow or not done.content_sha256:
             return None
         body = await self._stored_body(done.content_sha256)
-        return self._parse(done.content_type, body, done.final_url or done.url, follow)
+        return self._read(done.content_type, body, done.final_url or done.url, follow)
 
     async def _check_site_soft404(self, node: Node, page: PageInfo) -> None:
         """Compare a generic-looking page with the site's answer for a made-up path."""
@@ -398,7 +374,7 @@ class Crawl:
 
     def _read_page(self, content_type: str | None, body: bytes | None, url: str) -> PageInfo | None:
         """A page's metadata only (for the soft-404 probe's answer)."""
-        return self._parse(content_type, body, url, False)
+        return self._read(content_type, body, url, False)
 
     async def _previous(self, node: Node) -> PreviousFetch | None:
         if self.store is None:
@@ -415,48 +391,16 @@ class Crawl:
             return None
         return await self.writer.call(self.store.get_body, sha256)
 
-    def _parse(
+    def _read(
         self, content_type: str | None, body: bytes | None, url: str, follow: bool
     ) -> PageInfo | None:
-        """A page's metadata, and its related stories only when they will be followed."""
-        if body is None or not is_html(content_type):
-            return None
-        crawl = self.settings.crawl
-        return parse_page(
-            body,
-            url,
-            max_related=crawl.max_related_per_page,
-            same_site=crawl.related_same_site,
-            max_links_scanned=crawl.max_links_per_page,
-            metadata_only=not follow,
-        )
+        return read_page(self.settings.crawl, content_type, body, url, follow)
 
     def _apply(
         self, node: Node, result: FetchResult, page: PageInfo | None, body: bytes | None
     ) -> None:
-        """Copy what the fetch and the page said onto the node."""
-        # A 304 is judged as the stored page it confirms: a soft 404 stays one on a re-check.
-        judged = result
-        if result.status_code == 304 and page is not None:
-            judged = dataclasses.replace(result, status_code=200)
-        node.verdict, node.reason = classify_result(judged, page)
-        node.status_code = result.status_code
-        node.final_url = result.final_url
-        node.redirects = list(result.redirects)
-        node.attempts = result.attempts
-        node.elapsed_ms = result.elapsed_ms
-        node.content_type = result.content_type
-        node.etag, node.last_modified = result.etag, result.last_modified
-        if result.attempts > 1:
-            node.add_flag(Flag.RETRIED)
-        if node.verdict is Verdict.DEAD:
-            node.add_flag(Flag.DEAD)
-        if page is not None:
-            node.title, node.canonical_url, node.published = (
-                page.title,
-                page.canonical_url,
-                page.published,
-            )
+        """Copy the answer onto the node and keep its body (a 304 brought none)."""
+        apply_answer(node, result, page)
         if body is not None and result.status_code != 304:
             self._keep_body(node, body)
 
@@ -496,44 +440,6 @@ class Crawl:
         self.fetched.append(node)
         if result.failure is Failure.INVALID_URL:
             node.add_flag(Flag.MALFORMED)
-
-
-def _first_crawler_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first CrawlerError inside a task group's failure, else the group itself."""
-    for exc in group.exceptions:
-        if isinstance(exc, CrawlerError):
-            return exc
-        if isinstance(exc, BaseExceptionGroup):
-            inner = _first_crawler_error(exc)
-            if isinstance(inner, CrawlerError):
-                return inner
-    return group
-
-
-def elapsed_seconds(snapshot: Snapshot) -> float:
-    """Wall time of a finished crawl."""
-    if snapshot.finished_at is None:
-        return 0.0
-    return (snapshot.finished_at - snapshot.started_at).total_seconds()
-
-
-async def read_article(
-    source: str, fetcher: Fetcher, *, kind: SourceKind | None = None
-) -> tuple[Article, FetchResult]:
-    """Fetch a live article by URL and read it; SourceError when it cannot be had."""
-    result = await fetcher.fetch(source, want_body=True)
-    verdict, reason = classify_result(result, None)
-    if result.body is None or verdict not in (Verdict.OK, Verdict.REDIRECTED):
-        why = reason or verdict.value
-        raise SourceError(f"{redact_url(source)}: cannot read the article: {why}")
-    article = parse_article(
-        source,
-        result.body,
-        kind,
-        base_url=result.final_url or source,
-        content_type=result.content_type,
-    )
-    return article, result
 
 
 async def run_crawl(

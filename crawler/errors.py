@@ -27,3 +27,15 @@ class SourceError(CrawlerError):
 
 class StoreError(CrawlerError):
     """The database is unavailable, locked, full or corrupt."""
+
+
+def first_crawler_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first CrawlerError inside a task group's failure, else the group itself."""
+    for exc in group.exceptions:
+        if isinstance(exc, CrawlerError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            inner = first_crawler_error(exc)
+            if isinstance(inner, CrawlerError):
+                return inner
+    return group

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from crawler.config import Settings, load_settings
-from crawler.crawl import looks_like_page, run_crawl
+from crawler.crawl import run_crawl
 from crawler.model import DuplicateKind, Flag, Node, Outcome, Relation, Snapshot, Verdict
 from crawler.report import render_json, snapshot_to_dict
 from crawler.store import Store
@@ -402,20 +402,3 @@ async def test_a_retry_waiting_out_retry_after_holds_no_connection_slot(
     story_requests = [i for i, path in enumerate(paths) if path.startswith("/news/")]
     assert len(story_requests) == 6
     assert max(story_requests) < first_retry
-
-
-@pytest.mark.parametrize(
-    ("url", "page"),
-    [
-        ("https://news.example.com/2024/05/01/story", True),
-        ("https://news.example.com/story.html", True),
-        ("https://news.example.com/notes.txt", True),
-        ("https://news.example.com/a.v2/story?file=report.pdf#x.zip", True),
-        ("http://example.com", True),  # ".com" is no file type here
-        ("http://example.com?download=a.pdf", True),
-        ("https://news.example.com/report.pdf", False),
-        ("https://news.example.com/photo.JPG?size=large", False),
-    ],
-)
-def test_looks_like_page_reads_the_path_only(url: str, page: bool) -> None:
-    assert looks_like_page(url) is page
