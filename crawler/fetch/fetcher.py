@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result
 from tenacity.wait import wait_exponential_jitter
 
 from crawler.config import FetchSettings
-from crawler.fetch.body import is_stacked, make_inflater
+from crawler.fetch.body import drain, is_stacked, plain_headers, read_capped
 from crawler.fetch.client import (
     LOCATION_HEADER,
     Resolve,
@@ -58,12 +58,6 @@ if TYPE_CHECKING:
 # How long a URL may wait in all (queued behind its host's other URLs, then fetched) before it is
 # given up, as a multiple of url_timeout. The deadline proper starts when its first request goes.
 QUEUE_BACKSTOP_FACTOR = 10
-
-# An unwanted body up to this size is read and dropped so that its connection is kept alive
-# (closing it costs a new TCP, and TLS, handshake for the next URL of that host) ...
-DRAIN_MAX_BYTES = 64 * 1024
-# ... unless it takes longer than this: a slow error page is cut, not waited for.
-DRAIN_MAX_SECONDS = 0.5
 
 
 @dataclass(slots=True)
@@ -408,74 +402,17 @@ class Fetcher:
         headers = plain_headers(response.headers)
         wanted = read_body and 200 <= status < 300 and response.request.method != "HEAD"
         if not wanted or not is_text_type(headers.get("content-type")):
-            await _drain(response, headers)
+            await drain(response, headers)
             return _Answer(status, headers)
         encoding = headers.get("content-encoding")
         if is_stacked(encoding):
             return _Answer(status, headers)  # cannot be inflated within the cap
         try:
-            body, truncated = await self._read_capped(response, encoding)
+            body, truncated = await read_capped(response, encoding, self.settings.max_body_bytes)
         except TRANSPORT_ERRORS as exc:
             failure, detail = map_exception(exc)
             return _Answer(status, headers, failure=failure, detail=detail)
         return _Answer(status, headers, body=body, truncated=truncated)
-
-    async def _read_capped(
-        self, response: httpx.Response, encoding: str | None
-    ) -> tuple[bytes, bool]:
-        """Stream the decoded body up to max_body_bytes; True if more was left unread."""
-        cap = self.settings.max_body_bytes
-        inflater = make_inflater(encoding)
-        consumed = response.is_stream_consumed  # already read (a mock's content=...)
-        if consumed:  # httpx decoded it
-            inflater = None
-        # Raw bytes when this inflates them or there is nothing to decode (no decoder chain).
-        raw = not consumed and (inflater is not None or not encoding)
-        stream = response.aiter_raw() if raw else response.aiter_bytes()
-        chunks: list[bytes] = []
-        size = 0
-        async for data in stream:
-            # Never inflate more than one byte past the cap, whatever the ratio.
-            chunk = data if inflater is None else inflater.decompress(data, cap - size + 1)
-            if size + len(chunk) > cap:
-                chunks.append(chunk[: cap - size])
-                return b"".join(chunks), True
-            chunks.append(chunk)
-            size += len(chunk)
-        return b"".join(chunks), False
-
-
-async def _drain(response: httpx.Response, headers: Mapping[str, str]) -> None:
-    """Read and drop a small unwanted body (an error page, a redirect's note), so that the
-    connection goes back to the pool instead of being closed; give up on a large or slow one.
-    """
-    length = headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > DRAIN_MAX_BYTES):
-        return
-    if response.is_stream_consumed:  # already read (a mock's content=...)
-        return
-    size = 0
-    with contextlib.suppress(TimeoutError, *TRANSPORT_ERRORS):
-        async with asyncio.timeout(DRAIN_MAX_SECONDS):
-            async for chunk in response.aiter_raw():
-                size += len(chunk)
-                if size > DRAIN_MAX_BYTES:
-                    return
-
-
-def plain_headers(headers: httpx.Headers) -> dict[str, str]:
-    """A response's headers as a plain dict of lowercase names, read once.
-
-    httpx.Headers decodes and lowercases every header on every lookup; an answer is looked up
-    some ten times. Repeated headers are joined with ", " and decoded as httpx does.
-    """
-    encoding = headers.encoding
-    plain: dict[str, str] = {}
-    for raw_name, raw_value in headers.raw:
-        name = raw_name.decode(encoding).lower()
-        value = raw_value.decode(encoding)
-        plain[name] = f"{plain[name]}, {value}" if name in plain else value
-    return plain
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
