@@ -25,7 +25,7 @@ from bench.measure import median
 from bench.run import Row, _out_dir, _progress, measure_run
 from bench.tools import RunContext, Tool, all_tools, crawler_argv
 
-BASELINES = ("aiohttp", "httpx-aiohttp", "httpx")
+BASELINES = ("aiohttp", "aiohttp-retry", "httpx-aiohttp", "httpx")
 DEFAULT_BUDGET = 20 * 60.0
 
 
