@@ -2,11 +2,14 @@
 
 The frontier holds URLs, never pages: a body lives only while its page is parsed and then goes to
 the store. Every normalized URL is fetched at most once per crawl; repeats become duplicate nodes.
+A related story that several pages list is not repeated: it hangs under the shallowest of them,
+then the first in tree order, as far as its own page has not been read yet (`Crawl._adopt`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
 import hashlib
@@ -65,6 +68,10 @@ Progress = Callable[[int, int], None]  # told nodes finished and nodes known so 
 _normalize = normalize_url  # cached in crawler.urls
 
 
+def _key_of(node: Node) -> int:
+    return node.key
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -104,6 +111,12 @@ class Crawl:
         self.progress = progress
         self.clock = clock
         self.by_normalized: dict[str, Node] = {}
+        self.by_key: dict[int, Node] = {}
+        # Where each node sits in the tree, as positions from the root (a reference's place in
+        # the article, then a story's place in its page's related list): the order in which
+        # pages that list the same story claim it.
+        self.ranks: dict[int, tuple[int, ...]] = {}
+        self.settled: set[int] = set()  # keys of nodes whose place in the tree is final
         self.results: list[FetchResult] = []  # in completion order, bodies dropped
         self.fetched: list[Node] = []  # the node of each result
         self.next_key = 0
@@ -127,9 +140,11 @@ class Crawl:
         root = Node(url=url, normalized_url=_normalize(url), relation=Relation.ROOT, depth=0)
         root.key, self.next_key = 0, 1
         root.verdict, root.title = Verdict.OK, self.article.title
+        self.by_key[0], self.ranks[0] = root, ()
+        self.settled.add(0)
         return root
 
-    def _new_node(self, link: Link, parent: Node, relation: Relation) -> Node:
+    def _new_node(self, link: Link, parent: Node, relation: Relation, position: int) -> Node:
         node = Node(
             url=link.url,
             normalized_url=_normalize(link.url),
@@ -142,6 +157,8 @@ class Crawl:
         )
         self.next_key += 1
         parent.children.append(node)
+        self.by_key[node.key] = node
+        self.ranks[node.key] = (*self.ranks[parent.key], position)
         return node
 
     async def run(self) -> Snapshot:
@@ -171,9 +188,9 @@ class Crawl:
                     concurrency=fetch.concurrency * VISITS_PER_SLOT,
                     per_host=fetch.per_host_concurrency * VISITS_PER_SLOT,
                 )
-                for link in self.article.links:
-                    root = self.snapshot.root
-                    self._schedule(self._new_node(link, root, Relation.REFERENCE))
+                root = self.snapshot.root
+                for position, link in enumerate(self.article.links):
+                    self._schedule(self._new_node(link, root, Relation.REFERENCE, position))
                 await self.frontier.wait_idle()
         except BaseExceptionGroup as exc:
             raise first_crawler_error(exc) from exc
@@ -283,18 +300,20 @@ class Crawl:
             node.verdict, node.reason = Verdict.SKIPPED, "disallowed by robots.txt"
             self._finish(node)
             return
-        follow = self._follow_level(node) > 0
         done = self.resume.get(node.normalized_url)
         if done is not None:
-            page = await self._reuse(node, done, follow)
+            page = await self._reuse(node, done)
         else:
-            page = await self._fetch(node, follow)
+            page = await self._fetch(node)
+        follow = self._follow_level(node) > 0  # the node is settled: its depth is final
         if follow and page is not None and node.verdict in (Verdict.OK, Verdict.REDIRECTED):
             queued = []
-            for link in page.related:
-                if _normalize(link.url) in self.by_normalized:
-                    continue  # already in the tree: related blocks cross-link, no need to repeat
-                child = self._new_node(link, node, Relation.RELATED)
+            for position, link in enumerate(page.related):
+                known = self.by_normalized.get(_normalize(link.url))
+                if known is not None:  # related blocks cross-link: not repeated, maybe adopted
+                    self._adopt(known, node, position)
+                    continue
+                child = self._new_node(link, node, Relation.RELATED, position)
                 self._schedule(child)
                 if self.by_normalized.get(child.normalized_url) is child:
                     queued.append(child.normalized_url)
@@ -313,9 +332,34 @@ class Crawl:
         for url in urls:
             self.lookups[url] = task
 
-    async def _fetch(self, node: Node, follow: bool) -> PageInfo | None:
+    def _settle(self, node: Node) -> bool:
+        """Fix a node's place in the tree before its page is read (no page adopts it from now
+        on) and say whether its related stories are followed from there."""
+        self.settled.add(node.key)
+        return self._follow_level(node) > 0
+
+    def _adopt(self, story: Node, page: Node, position: int) -> None:
+        """Move a related story that `page` lists too under `page`, if that page is shallower
+        than the story's parent, or as deep and first in tree order, and the story's own page
+        has not been read yet. So a story's depth (and how far it is followed) and its place
+        in the tree do not depend on which of the pages listing it answered first."""
+        if story.relation is not Relation.RELATED or story.key in self.settled:
+            return
+        rank = (*self.ranks[page.key], position)
+        if (page.depth + 1, rank) >= (story.depth, self.ranks[story.key]):
+            return
+        assert story.parent_key is not None
+        siblings = self.by_key[story.parent_key].children
+        siblings.pop(next(i for i, sibling in enumerate(siblings) if sibling is story))
+        bisect.insort(page.children, story, key=_key_of)  # the store's order: by key
+        story.parent_key, story.depth = page.key, page.depth + 1
+        self.ranks[story.key] = rank
+
+    async def _fetch(self, node: Node) -> PageInfo | None:
         """Fetch a node (conditionally when the store knows it), classify it, parse its page."""
-        want_body = follow or looks_like_page(node.url)
+        # A story adopted by a shallower page while this fetch is under way is followed from
+        # there; a body is wanted for any page that is followed now or looks like a page.
+        want_body = self._follow_level(node) > 0 or looks_like_page(node.url)
         previous = await self._previous(node)
         result = await self.fetcher.fetch(
             node.url,
@@ -323,6 +367,7 @@ class Crawl:
             etag=previous.etag if previous else None,
             last_modified=previous.last_modified if previous else None,
         )
+        follow = self._settle(node)
         self._record(node, result)
         body = result.body
         unchanged = result.status_code == 304 and previous is not None
@@ -352,8 +397,9 @@ class Crawl:
             self.group.create_task(self._check_site_soft404(node, page))
         return page
 
-    async def _reuse(self, node: Node, done: Node, follow: bool) -> PageInfo | None:
+    async def _reuse(self, node: Node, done: Node) -> PageInfo | None:
         """Take a node's answer from the interrupted crawl this one resumes, without fetching."""
+        follow = self._settle(node)
         for name in ANSWER_FIELDS:
             setattr(node, name, getattr(done, name))
         node.redirects = list(done.redirects)
@@ -411,6 +457,7 @@ class Crawl:
 
     def _finish(self, node: Node) -> None:
         self.completed.add(node.key)
+        self.settled.add(node.key)  # written to the store now: it moves no more
         self.lookups.pop(node.normalized_url, None)  # left by a visit that never fetched
         for repeat in self.repeats.pop(node.key, []):
             self._copy_answer(repeat, node)
