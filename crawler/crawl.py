@@ -3,13 +3,12 @@
 The frontier holds URLs, never pages: a body lives only while its page is parsed and then goes to
 the store. Every normalized URL is fetched at most once per crawl; repeats become duplicate nodes.
 A related story that several pages list is not repeated: it hangs under the shallowest of them,
-then the first in tree order, as far as its own page has not been read yet (`Crawl._adopt`).
+then the first in tree order, as far as its own page has not been read yet (`crawler/tree.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import dataclasses
 import hashlib
@@ -32,7 +31,6 @@ from crawler.model import (
     Failure,
     FetchResult,
     Flag,
-    Link,
     Node,
     Outcome,
     PageInfo,
@@ -45,6 +43,7 @@ from crawler.resume import ANSWER_FIELDS, is_crawl_alive, owner_info, result_of,
 from crawler.soft404 import SiteProbe
 from crawler.sources import Article, is_url_source, read_source
 from crawler.storewriter import StoreWriter
+from crawler.tree import Tree
 from crawler.urls import normalize_url
 
 if TYPE_CHECKING:
@@ -66,10 +65,6 @@ Progress = Callable[[int, int], None]  # told nodes finished and nodes known so 
 
 
 _normalize = normalize_url  # cached in crawler.urls
-
-
-def _key_of(node: Node) -> int:
-    return node.key
 
 
 def utcnow() -> datetime:
@@ -111,15 +106,8 @@ class Crawl:
         self.progress = progress
         self.clock = clock
         self.by_normalized: dict[str, Node] = {}
-        self.by_key: dict[int, Node] = {}
-        # Where each node sits in the tree, as positions from the root (a reference's place in
-        # the article, then a story's place in its page's related list): the order in which
-        # pages that list the same story claim it.
-        self.ranks: dict[int, tuple[int, ...]] = {}
-        self.settled: set[int] = set()  # keys of nodes whose place in the tree is final
         self.results: list[FetchResult] = []  # in completion order, bodies dropped
         self.fetched: list[Node] = []  # the node of each result
-        self.next_key = 0
         self.total = 0
         self.done = 0
         self.pages_fetched = 0
@@ -127,39 +115,14 @@ class Crawl:
         self.repeats: dict[int, list[Node]] = {}  # first node's key -> duplicates awaiting it
         self.group: asyncio.TaskGroup | None = None
         self.frontier: Frontier | None = None
+        self.tree = Tree(article.base_url or article.source, article.title)
         self.writer = StoreWriter(store, keep_bodies=settings.crawl.store_bodies)
         self.snapshot = Snapshot(
             source=article.source,
             started_at=clock(),
-            root=self._root_node(),
+            root=self.tree.root,
             insecure=not settings.fetch.verify_tls,
         )
-
-    def _root_node(self) -> Node:
-        url = self.article.base_url or self.article.source
-        root = Node(url=url, normalized_url=_normalize(url), relation=Relation.ROOT, depth=0)
-        root.key, self.next_key = 0, 1
-        root.verdict, root.title = Verdict.OK, self.article.title
-        self.by_key[0], self.ranks[0] = root, ()
-        self.settled.add(0)
-        return root
-
-    def _new_node(self, link: Link, parent: Node, relation: Relation, position: int) -> Node:
-        node = Node(
-            url=link.url,
-            normalized_url=_normalize(link.url),
-            relation=relation,
-            depth=parent.depth + 1,
-            key=self.next_key,
-            parent_key=parent.key,
-            line=link.line,
-            text=link.text,
-        )
-        self.next_key += 1
-        parent.children.append(node)
-        self.by_key[node.key] = node
-        self.ranks[node.key] = (*self.ranks[parent.key], position)
-        return node
 
     async def run(self) -> Snapshot:
         """Crawl the article to the configured depth and return the finished snapshot."""
@@ -190,7 +153,7 @@ class Crawl:
                 )
                 root = self.snapshot.root
                 for position, link in enumerate(self.article.links):
-                    self._schedule(self._new_node(link, root, Relation.REFERENCE, position))
+                    self._schedule(self.tree.add(link, root, Relation.REFERENCE, position))
                 await self.frontier.wait_idle()
         except BaseExceptionGroup as exc:
             raise first_crawler_error(exc) from exc
@@ -311,9 +274,9 @@ class Crawl:
             for position, link in enumerate(page.related):
                 known = self.by_normalized.get(_normalize(link.url))
                 if known is not None:  # related blocks cross-link: not repeated, maybe adopted
-                    self._adopt(known, node, position)
+                    self.tree.adopt(known, node, position)
                     continue
-                child = self._new_node(link, node, Relation.RELATED, position)
+                child = self.tree.add(link, node, Relation.RELATED, position)
                 self._schedule(child)
                 if self.by_normalized.get(child.normalized_url) is child:
                     queued.append(child.normalized_url)
@@ -335,25 +298,8 @@ class Crawl:
     def _settle(self, node: Node) -> bool:
         """Fix a node's place in the tree before its page is read (no page adopts it from now
         on) and say whether its related stories are followed from there."""
-        self.settled.add(node.key)
+        self.tree.settle(node)
         return self._follow_level(node) > 0
-
-    def _adopt(self, story: Node, page: Node, position: int) -> None:
-        """Move a related story that `page` lists too under `page`, if that page is shallower
-        than the story's parent, or as deep and first in tree order, and the story's own page
-        has not been read yet. So a story's depth (and how far it is followed) and its place
-        in the tree do not depend on which of the pages listing it answered first."""
-        if story.relation is not Relation.RELATED or story.key in self.settled:
-            return
-        rank = (*self.ranks[page.key], position)
-        if (page.depth + 1, rank) >= (story.depth, self.ranks[story.key]):
-            return
-        assert story.parent_key is not None
-        siblings = self.by_key[story.parent_key].children
-        siblings.pop(next(i for i, sibling in enumerate(siblings) if sibling is story))
-        bisect.insort(page.children, story, key=_key_of)  # the store's order: by key
-        story.parent_key, story.depth = page.key, page.depth + 1
-        self.ranks[story.key] = rank
 
     async def _fetch(self, node: Node) -> PageInfo | None:
         """Fetch a node (conditionally when the store knows it), classify it, parse its page."""
@@ -457,7 +403,7 @@ class Crawl:
 
     def _finish(self, node: Node) -> None:
         self.completed.add(node.key)
-        self.settled.add(node.key)  # written to the store now: it moves no more
+        self.tree.settle(node)  # written to the store now: it moves no more
         self.lookups.pop(node.normalized_url, None)  # left by a visit that never fetched
         for repeat in self.repeats.pop(node.key, []):
             self._copy_answer(repeat, node)
