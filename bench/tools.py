@@ -21,7 +21,9 @@ from bench.workload import render_flat_article, render_html_article
 
 ROOT = Path(__file__).resolve().parent.parent
 CRAWLER = ROOT / ".venv" / "bin" / "crawler"
-CRAWLER_MAX_PAGES = 100_000  # above the deep workload's ~5,000 pages at any scale run here: the cap never decides
+# Above the deep workload's pages at any scale run here (~5,000 per scale unit): the cap never
+# decides.
+CRAWLER_MAX_PAGES = 100_000
 
 
 @dataclass(slots=True)
