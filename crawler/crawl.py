@@ -3,7 +3,8 @@
 The frontier holds URLs, never pages: a body lives only while its page is parsed and then goes to
 the store. Every normalized URL is fetched at most once per crawl; repeats become duplicate nodes.
 A related story that several pages list is not repeated: it hangs under the shallowest of them,
-then the first in tree order, as far as its own page has not been read yet (`crawler/tree.py`).
+then the first in tree order (`crawler/tree.py`); one read as a leaf before it moved up is
+followed from its stored body.
 """
 
 from __future__ import annotations
@@ -250,6 +251,9 @@ class Crawl:
 
     async def _visit(self, node: Node) -> None:
         """Fetch, classify and parse one node; schedule its related stories."""
+        if node.key in self.completed:  # read already, then adopted by a shallower page
+            await self._follow_stored(node)
+            return
         if self.pages_fetched >= self.settings.crawl.max_pages:
             self.cap_hit = True
             node.verdict, node.reason = Verdict.SKIPPED, "page limit reached for this crawl"
@@ -270,18 +274,47 @@ class Crawl:
             page = await self._fetch(node)
         follow = self._follow_level(node) > 0  # the node is settled: its depth is final
         if follow and page is not None and node.verdict in (Verdict.OK, Verdict.REDIRECTED):
-            queued = []
-            for position, link in enumerate(page.related):
-                known = self.by_normalized.get(_normalize(link.url))
-                if known is not None:  # related blocks cross-link: not repeated, maybe adopted
-                    self.tree.adopt(known, node, position)
-                    continue
-                child = self.tree.add(link, node, Relation.RELATED, position)
-                self._schedule(child)
-                if self.by_normalized.get(child.normalized_url) is child:
-                    queued.append(child.normalized_url)
-            self._look_up_previous(queued)
+            self._follow(node, page)
         self._finish(node)
+
+    def _follow(self, node: Node, page: PageInfo) -> None:
+        """Schedule a page's related stories; one the tree holds already may move under it."""
+        queued = []
+        for position, link in enumerate(page.related):
+            known = self.by_normalized.get(_normalize(link.url))
+            if known is not None:  # related blocks cross-link: not repeated, maybe adopted
+                level = self._follow_level(known)
+                if self.tree.adopt(known, node, position) and known.key in self.completed:
+                    self._moved_after_reading(known, level)
+                continue
+            child = self.tree.add(link, node, Relation.RELATED, position)
+            self._schedule(child)
+            if self.by_normalized.get(child.normalized_url) is child:
+                queued.append(child.normalized_url)
+        self._look_up_previous(queued)
+
+    def _moved_after_reading(self, story: Node, level_before: int) -> None:
+        """A story read as a leaf moved up: store it again, and follow its related stories if
+        its new depth asks for it (read from its stored body, not fetched again)."""
+        self.dirty[story.key] = story
+        followed = story.verdict in (Verdict.OK, Verdict.REDIRECTED) and story.content_sha256
+        if level_before <= 0 < self._follow_level(story) and followed:
+            assert self.frontier is not None
+            self.tree.settle(story)
+            self.frontier.push(story)
+
+    async def _follow_stored(self, node: Node) -> None:
+        """Follow the related stories of a page read before, from its body (waiting for the
+        store or kept by it); without a stored body it stays a leaf."""
+        digest = node.content_sha256
+        body = self.writer.batch.bodies.get(digest) if digest else None
+        if body is None and digest:
+            body = await self._stored_body(digest)
+        page = self._read(node.content_type, body, node.final_url or node.url, True)
+        if page is not None:
+            self._follow(node, page)
+        if not node.children:
+            self.tree.release(node)
 
     def _look_up_previous(self, urls: list[str]) -> None:
         """Ask the store, in one query, how a page's related stories were last fetched (their
@@ -403,7 +436,10 @@ class Crawl:
 
     def _finish(self, node: Node) -> None:
         self.completed.add(node.key)
-        self.tree.settle(node)  # written to the store now: it moves no more
+        if node.children:
+            self.tree.settle(node)  # a subtree moves no more
+        else:
+            self.tree.release(node)  # a leaf may still move up (and be followed from there)
         self.lookups.pop(node.normalized_url, None)  # left by a visit that never fetched
         for repeat in self.repeats.pop(node.key, []):
             self._copy_answer(repeat, node)

@@ -4,8 +4,10 @@ pages list belongs.
 A node's *rank* is its place as positions from the root: a reference's place in the article,
 then a story's place in its page's related list. A story that several pages list belongs under
 the shallowest of them, then the one first in rank order — a rule that does not depend on which
-page answered first. A node may move until it is *settled*: once its own page is read (how far
-it is followed depends on its depth) or it is written to the store, it stays.
+page answered first. A node may move until it is *settled*: while its own page is read (how
+far it is followed depends on its depth), and once it has children of its own. A leaf may move
+again when it is finished; the crawl then stores it again and, if its new depth asks for it,
+follows its related stories.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ class Tree:
     def settle(self, node: Node) -> None:
         """Fix a node's place: no page adopts it from now on."""
         self.settled.add(node.key)
+
+    def release(self, node: Node) -> None:
+        """Let a finished node with no children move again: its place decides nothing more
+        (the crawl re-reads it if it moves up far enough to be followed)."""
+        self.settled.discard(node.key)
 
     def adopt(self, story: Node, page: Node, position: int) -> bool:
         """Move a related story that `page` lists too (as its `position`-th story) under `page`

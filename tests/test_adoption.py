@@ -120,19 +120,37 @@ async def test_a_story_two_references_list_hangs_under_the_first_whichever_answe
     assert render_json(stored) == render_json(snap)
 
 
-async def test_a_story_already_read_stays_where_it_was_read(
+async def test_a_story_read_as_a_leaf_moves_up_and_is_followed_from_its_stored_body(
     tmp_path: Path, site: StorySite
 ) -> None:
-    # s answers (and is written to the store) before the slow reference lists it: it keeps its
-    # place, found through x at depth 3, where its related story is not followed.
+    # s answers (and is finished, as a leaf at depth 3) before the slow reference a lists it: it
+    # still moves to depth 2 under a, and its related story t is followed, from s's stored
+    # body: s is not fetched again.
     site.page("a", "s", delay=SLOW)
     site.page("b", "x")
     site.page("x", "s")
     site.page("s", "t")
     site.page("t")
     snap, stored = await crawl(tmp_path, site, "a", "b")
-    assert parents(snap, site)["s"] == ("x", 3)
-    assert "t" not in site.hits
+    tree = parents(snap, site)
+    assert tree["s"] == ("a", 2)
+    assert tree["t"] == ("s", 3)
+    assert site.hits["s"] == 1 and site.hits["t"] == 1
+    assert render_json(stored) == render_json(snap)
+
+
+async def test_a_story_with_stories_of_its_own_stays_where_it_was_read(
+    tmp_path: Path, site: StorySite
+) -> None:
+    # s is read at depth 2 under b and its story t is followed before the slow reference a,
+    # which ranks first, lists s too: a subtree does not move.
+    site.page("a", "s", delay=SLOW)
+    site.page("b", "s")
+    site.page("s", "t")
+    site.page("t")
+    snap, stored = await crawl(tmp_path, site, "a", "b")
+    tree = parents(snap, site)
+    assert tree["s"] == ("b", 2) and tree["t"] == ("s", 3)
     assert render_json(stored) == render_json(snap)
 
 

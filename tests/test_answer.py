@@ -61,7 +61,9 @@ def test_read_page_reads_html_only_and_lists_related_stories_only_when_followed(
     leaf = read_page(settings, "text/html", body, url, follow=False)
     assert followed is not None and leaf is not None
     assert followed.title == leaf.title == "Talks resume"
-    assert [link.url for link in followed.related] == ["https://news.example.com/news/2024/other-story.html"]
+    assert [link.url for link in followed.related] == [
+        "https://news.example.com/news/2024/other-story.html"
+    ]
     assert leaf.related == ()
     assert read_page(settings, "application/pdf", body, url, follow=True) is None
     assert read_page(settings, "text/html", None, url, follow=True) is None
