@@ -76,19 +76,28 @@ async def _fetch_path(urls: list[str]) -> None:
 
 def _switch_off(parts: tuple[str, ...]) -> None:
     """Replace the named steps of a crawl with no-ops (in this process only)."""
+    import crawler.answer
     import crawler.crawl
     import crawler.storewriter
     from crawler.model import Verdict
 
     if "reading" in parts:
-        crawler.crawl.Crawl._parse = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        _replace(crawler.crawl.Crawl, "_read", lambda *args, **kwargs: None)
     if "hashing" in parts:
-        crawler.crawl.Crawl._keep_body = lambda *args: None  # type: ignore[method-assign]
+        _replace(crawler.crawl.Crawl, "_keep_body", lambda *args: None)
     if "store" in parts:
-        crawler.storewriter.StoreWriter.add_node = lambda *args: None  # type: ignore[method-assign]
-        crawler.storewriter.StoreWriter.add_body = lambda *args: None  # type: ignore[method-assign]
+        _replace(crawler.storewriter.StoreWriter, "add_node", lambda *args: None)
+        _replace(crawler.storewriter.StoreWriter, "add_body", lambda *args: None)
     if "verdicts" in parts:
-        crawler.crawl.classify_result = lambda *args: (Verdict.OK, None)  # type: ignore[assignment]
+        _replace(crawler.answer, "classify_result", lambda *args: (Verdict.OK, None))
+
+
+def _replace(owner: object, name: str, value: object) -> None:
+    """Set `owner.name`, which must exist: a renamed step fails here instead of being measured
+    as switched off while it still runs."""
+    if not hasattr(owner, name):
+        raise AttributeError(f"bench.parts: {owner!r} has no {name!r} to switch off")
+    setattr(owner, name, value)
 
 
 class _Web:
