@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import mimetypes
+import sys
 from typing import TYPE_CHECKING
 
 from crawler.classify import classify_result
 from crawler.errors import SourceError
-from crawler.model import FetchResult, Flag, Node, PageInfo, SourceKind, Verdict
+from crawler.model import FetchResult, Flag, Node, PageInfo, SourceKind, Verdict, one_copy
 from crawler.related import parse_page
 from crawler.sources import Article, parse_article
 from crawler.urls import redact_url
@@ -75,22 +76,19 @@ def apply_answer(node: Node, result: FetchResult, page: PageInfo | None) -> None
         judged = dataclasses.replace(result, status_code=200)
     node.verdict, node.reason = classify_result(judged, page)
     node.status_code = result.status_code
-    node.final_url = result.final_url
+    node.final_url = one_copy(result.final_url, node.url)
     node.redirects = list(result.redirects)
     node.attempts = result.attempts
     node.elapsed_ms = result.elapsed_ms
-    node.content_type = result.content_type
+    node.content_type = sys.intern(result.content_type) if result.content_type else None
     node.etag, node.last_modified = result.etag, result.last_modified
     if result.attempts > 1:
         node.add_flag(Flag.RETRIED)
     if node.verdict is Verdict.DEAD:
         node.add_flag(Flag.DEAD)
     if page is not None:
-        node.title, node.canonical_url, node.published = (
-            page.title,
-            page.canonical_url,
-            page.published,
-        )
+        node.title, node.published = page.title, page.published
+        node.canonical_url = one_copy(page.canonical_url, node.url, node.final_url)
 
 
 async def read_article(

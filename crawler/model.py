@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import overload
 
 SCHEMA_ID = "crawler.snapshot/1"
 
@@ -151,6 +152,23 @@ class PageInfo:
     published: str | None = None
     language: str | None = None
     related: tuple[Link, ...] = ()
+
+
+@overload
+def one_copy(value: str, *known: str | None) -> str: ...
+@overload
+def one_copy(value: str | None, *known: str | None) -> str | None: ...
+def one_copy(value: str | None, *known: str | None) -> str | None:
+    """`value`, or an equal string a node holds already: one copy per node, not several.
+
+    A crawl keeps every node until it ends, and most nodes' normalized, final and canonical
+    URLs are spelled like the URL itself: sharing the string saves ~100 bytes each.
+    """
+    if value is not None:
+        for other in known:
+            if other == value:
+                return other
+    return value
 
 
 @dataclass(slots=True)

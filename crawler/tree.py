@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 
-from crawler.model import Link, Node, Relation, Verdict
+from crawler.model import Link, Node, Relation, Verdict, one_copy
 from crawler.urls import normalize_url
 
 
@@ -39,7 +39,7 @@ class Tree:
         """A new node for `link`, the `position`-th link of `parent` (article or page)."""
         node = Node(
             url=link.url,
-            normalized_url=normalize_url(link.url),
+            normalized_url=one_copy(normalize_url(link.url), link.url),
             relation=relation,
             depth=parent.depth + 1,
             key=self.next_key,

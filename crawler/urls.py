@@ -198,6 +198,8 @@ def _special_slashes(url: str) -> str:
     match = _SPECIAL_SCHEME_RE.match(url)
     if match is None:
         return url
+    if match.end() == match.end(1) + 3 and url.startswith("://", match.end(1)):
+        return url  # spelled so already: the same string, not an equal copy
     return f"{match.group(1)}://{url[match.end() :]}"
 
 

@@ -91,3 +91,19 @@ def test_apply_answer_judges_a_304_as_the_stored_page_it_confirms() -> None:
     fresh = node()
     apply_answer(fresh, result, None)  # nothing stored to judge: the 304 itself is the answer
     assert fresh.verdict is Verdict.OK
+
+
+def test_apply_answer_keeps_one_copy_of_urls_spelled_like_the_nodes_own() -> None:
+    # A crawl holds every node until it ends: equal URLs share one string, unequal ones stay.
+    target = node()
+    spelled_alike = "".join(target.url)  # equal, but another object
+    page = PageInfo(title="Story", canonical_url="".join(target.url))
+    result = FetchResult(url=target.url, status_code=200, final_url=spelled_alike)
+    apply_answer(target, result, page)
+    assert target.final_url == target.url and target.final_url is target.url
+    assert target.canonical_url is target.url
+    moved = node()
+    result = FetchResult(url=moved.url, status_code=200, final_url=moved.url + "?page=2")
+    apply_answer(moved, result, PageInfo(canonical_url=moved.url + "?page=2"))
+    assert moved.final_url == moved.url + "?page=2" and moved.canonical_url == moved.final_url
+    assert moved.canonical_url is moved.final_url

@@ -70,3 +70,13 @@ def test_settled_stories_and_references_do_not_move() -> None:
     assert nodes["s"].parent_key == nodes["b"].key
     assert not tree.adopt(nodes["b"], nodes["a"], 0)  # references belong to the article
     assert nodes["b"].parent_key == 0
+
+
+def test_a_link_already_in_normal_form_keeps_one_string_for_both_urls() -> None:
+    tree = Tree("https://news.example/article", "Article")
+    plain = tree.add(Link("https://news.example/story"), tree.root, Relation.REFERENCE, 0)
+    assert plain.normalized_url is plain.url
+    tracked = tree.add(
+        Link("https://news.example/story?utm_source=x"), tree.root, Relation.REFERENCE, 1
+    )
+    assert tracked.normalized_url == "https://news.example/story" != tracked.url

@@ -21,6 +21,7 @@ from crawler.urls import (
     join_url,
     normalize_url,
     redact_url,
+    request_url,
     site_of,
 )
 
@@ -311,3 +312,24 @@ def test_join_url(base: str, ref: str, expected: str | None) -> None:
 )
 def test_is_front_page(url: str, expected: bool) -> None:
     assert is_front_page(url) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "spelled"),
+    [
+        ("http:/news.example/a", "http://news.example/a"),
+        ("https:\\\\news.example/a", "https://news.example/a"),
+        ("http:news.example", "http://news.example"),
+        ("https:///news.example/a", "https://news.example/a"),
+        ("  http://news.example/a ", "http://news.example/a"),
+    ],
+)
+def test_request_url_spells_a_special_schemes_authority_with_two_slashes(
+    url: str, spelled: str
+) -> None:
+    assert request_url(url) == spelled
+
+
+@pytest.mark.parametrize("url", ["http://news.example/a", "HTTPS://news.example", "mailto:x@y"])
+def test_request_url_gives_back_a_url_spelled_so_already_not_a_copy(url: str) -> None:
+    assert request_url(url) is url  # a crawl keeps it on every node: one string, not two
