@@ -146,7 +146,10 @@ class FakeSite:
         if path == "/__stats":
             return web.json_response(self.stats.summary())
         if path == "/__stamps":  # arrival times (monotonic), for a timeline of one run
-            return web.json_response(sorted(self.stats.stamps))
+            first = request.query.get("first") == "1"  # the first request for each path only
+            return web.json_response(
+                sorted(self.stats.first_stamps if first else self.stats.stamps)
+            )
         if path == "/__reset":
             self.stats.reset()
             if request.query.get("state", "1") != "0":
@@ -363,6 +366,12 @@ class FakeWeb:
     def stats(self) -> dict[str, Any]:
         """The server's counters since the last reset."""
         data: dict[str, Any] = json.loads(self.get("/__stats"))
+        return data
+
+    def stamps(self, *, first: bool = False) -> list[float]:
+        """Arrival times (monotonic seconds, sorted) of every request since the last reset, or
+        of the first request for each path."""
+        data: list[float] = json.loads(self.get("/__stamps" + ("?first=1" if first else "")))
         return data
 
     def reset(self, *, state: bool = True) -> None:
