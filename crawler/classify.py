@@ -33,6 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from crawler.model import Failure, FetchResult, PageInfo, Verdict
@@ -57,6 +58,20 @@ _FAILURES: dict[Failure, tuple[Verdict, str]] = {
     Failure.PRIVATE_ADDRESS: (Verdict.SKIPPED, "the host is a private or local address"),
     Failure.ROBOTS: (Verdict.SKIPPED, "disallowed by robots.txt"),
 }
+
+
+class Fetched(Protocol):
+    """What the network checks read of a fetch: a FetchResult, or the Attempted kept of it."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def final_url(self) -> str | None: ...
+    @property
+    def failure(self) -> Failure | None: ...
+    @property
+    def answered(self) -> bool: ...
+
 
 # Failures that show the checker's own network is not working (see `is_network_down`).
 NETWORK_FAILURES = frozenset({Failure.DNS, Failure.REFUSED, Failure.CONNECT, Failure.TIMEOUT})
@@ -184,7 +199,7 @@ def _is_home(url: str) -> bool:
     return is_front_page(url) or (not parts.query and bool(_LANGUAGE_ROOT_RE.match(parts.path)))
 
 
-def is_network_down(results: Iterable[FetchResult]) -> bool:
+def is_network_down(results: Iterable[Fetched]) -> bool:
     """True if no fetch got any HTTP answer and at least one failed at the network level."""
     network_failures = 0
     for result in results:
@@ -194,7 +209,7 @@ def is_network_down(results: Iterable[FetchResult]) -> bool:
     return network_failures > 0
 
 
-def network_down_since(results: Sequence[FetchResult]) -> int | None:
+def network_down_since(results: Sequence[Fetched]) -> int | None:
     """Where (in completion order) our own network went down, or None if it did not.
 
     0 when nothing answered at all (`is_network_down`). Otherwise the start of the trailing run

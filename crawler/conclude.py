@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Container, Mapping, Sequence
 
-from crawler.classify import network_down_since
-from crawler.model import DuplicateKind, FetchResult, Flag, Node, Outcome, Relation, Verdict
+from crawler.classify import Fetched, network_down_since
+from crawler.model import DuplicateKind, Flag, Node, Outcome, Relation, Verdict
 from crawler.urls import normalize_url
 
 NETWORK_DOWN_REASON = "not checked: the checker's own network looked down"
@@ -63,7 +63,7 @@ def mark_result_duplicates(root: Node) -> list[Node]:
 
 
 def conclude_outcome(
-    root: Node, results: Sequence[FetchResult], fetched: Sequence[Node], *, cap_hit: bool
+    root: Node, results: Sequence[Fetched], fetched: Sequence[Node], *, cap_hit: bool
 ) -> tuple[Outcome, list[Node]]:
     """Inconclusive when our own network was down, and then the links that failed since say
     so instead of calling themselves dead; partial when a limit cut the crawl short.

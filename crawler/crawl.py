@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from crawler.config import Settings
 from crawler.errors import CrawlerError, first_crawler_error
 from crawler.frontier import Frontier
 from crawler.model import (
+    Attempted,
     DuplicateKind,
     Failure,
     FetchResult,
@@ -111,7 +111,7 @@ class Crawl:
         self.progress = progress
         self.clock = clock
         self.by_normalized: dict[str, Node] = {}
-        self.results: list[FetchResult] = []  # in completion order, bodies dropped
+        self.results: list[Attempted] = []  # what the outcome reads of each fetch, in order
         self.fetched: list[Node] = []  # the node of each result
         self.total = 0
         self.done = 0
@@ -469,7 +469,7 @@ class Crawl:
 
     def _record(self, node: Node, result: FetchResult) -> None:
         """Keep what the outcome needs of a fetch (the frontier keeps no pages)."""
-        self.results.append(dataclasses.replace(result, body=None))
+        self.results.append(Attempted.of(result))
         self.fetched.append(node)
         if result.failure is Failure.INVALID_URL:
             node.add_flag(Flag.MALFORMED)

@@ -143,6 +143,23 @@ class FetchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempted:
+    """What a crawl's outcome needs of one fetch, kept for each until the crawl ends: whether a
+    server answered and, if not, how it failed (64 bytes, where a FetchResult and its statuses
+    take over 200)."""
+
+    url: str
+    final_url: str | None
+    failure: Failure | None
+    answered: bool
+
+    @classmethod
+    def of(cls, result: FetchResult) -> Attempted:
+        """The part of `result` the outcome reads."""
+        return cls(result.url, result.final_url, result.failure, result.answered)
+
+
+@dataclass(frozen=True, slots=True)
 class PageInfo:
     """What a fetched HTML page says about itself and which related stories it lists."""
 

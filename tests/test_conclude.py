@@ -9,6 +9,7 @@ from crawler.conclude import (
     resync_duplicates,
 )
 from crawler.model import (
+    Attempted,
     DuplicateKind,
     Failure,
     FetchResult,
@@ -78,6 +79,15 @@ def test_links_failing_after_our_network_went_down_are_errors_not_dead() -> None
     results = [FetchResult(ok.url, status_code=200)] + [
         FetchResult(node.url, failure=Failure.DNS) for node in lost
     ]
+    # The crawl keeps only what the outcome reads of each fetch: it concludes the same.
+    kept = [Attempted.of(result) for result in results]
+    assert kept[0] == Attempted(ok.url, None, None, answered=True)
+    assert kept[1] == Attempted(lost[0].url, None, Failure.DNS, answered=False)
+    from_kept, _ = conclude_outcome(_tree(ok, *lost), kept, [ok, *lost], cap_hit=False)
+    assert from_kept is Outcome.INCONCLUSIVE
+    for node in lost:  # concluding changed them: back as they were for the FetchResult run
+        node.verdict, node.reason = Verdict.DEAD, "unresolvable"
+        node.add_flag(Flag.DEAD)
     outcome, changed = conclude_outcome(_tree(ok, *lost), results, [ok, *lost], cap_hit=False)
     assert outcome is Outcome.INCONCLUSIVE and changed == lost
     for node in lost:
