@@ -40,6 +40,7 @@ from crawler.model import (
     SourceKind,
     Verdict,
 )
+from crawler.previous import PreviousFetches
 from crawler.resume import ANSWER_FIELDS, is_crawl_alive, owner_info, result_of, resumable_nodes
 from crawler.soft404 import SiteProbe
 from crawler.sources import Article, is_url_source, read_source
@@ -49,7 +50,7 @@ from crawler.urls import normalize_url
 
 if TYPE_CHECKING:
     from crawler.fetch import Fetcher
-    from crawler.store import PreviousFetch, Store
+    from crawler.store import Store
 
 # Visits under way per connection slot. The Fetcher limits requests on the wire (concurrency,
 # per_host_concurrency); a visit that waits out a Retry-After or a backoff holds no connection,
@@ -100,9 +101,6 @@ class Crawl:
         self.watch_id = watch_id
         self.finalize = finalize
         self.site_probe = SiteProbe(fetcher, self._read_page)
-        self.previous: dict[str, PreviousFetch] = {}  # prefetched for the references, in one query
-        # Related stories' previous fetches, asked for once per page that lists them.
-        self.lookups: dict[str, asyncio.Task[dict[str, PreviousFetch]]] = {}
         self.completed: set[int] = set()  # keys of nodes that reached a verdict
         self.dirty: dict[int, Node] = {}  # nodes changed after they were queued for the store
         self.settings = settings
@@ -122,6 +120,7 @@ class Crawl:
         self.frontier: Frontier | None = None
         self.tree = Tree(article.base_url or article.source, article.title)
         self.writer = StoreWriter(store, keep_bodies=settings.crawl.store_bodies)
+        self.previous = PreviousFetches(store, self.writer)
         self.snapshot = Snapshot(
             source=article.source,
             started_at=clock(),
@@ -179,7 +178,7 @@ class Crawl:
             )
             self.writer.snapshot_id = snap.snapshot_id
             urls = [_normalize(link.url) for link in self.article.links]
-            self.previous = await self.writer.call(self.store.previous_fetches, urls)
+            await self.previous.load_references(urls)
         if self.root_result is not None:
             self._apply(snap.root, self.root_result, None, self.root_result.body)
             snap.root.title = self.article.title
@@ -295,7 +294,7 @@ class Crawl:
             self._schedule(child)
             if self.by_normalized.get(child.normalized_url) is child:
                 queued.append(child.normalized_url)
-        self._look_up_previous(queued)
+        self.previous.look_up(queued, self.group)
 
     def _moved_after_reading(self, story: Node, level_before: int) -> None:
         """A story read as a leaf moved up: store it again, and follow its related stories if
@@ -313,24 +312,12 @@ class Crawl:
         digest = node.content_sha256
         body = self.writer.batch.bodies.get(digest) if digest else None
         if body is None and digest:
-            body = await self._stored_body(digest)
+            body = await self.previous.body(digest)
         page = self._read(node.content_type, body, node.final_url or node.url, True)
         if page is not None:
             self._follow(node, page)
         if not node.children:
             self.tree.release(node)
-
-    def _look_up_previous(self, urls: list[str]) -> None:
-        """Ask the store, in one query, how a page's related stories were last fetched (their
-        visits, queued already, start after this returns and find the answer under way)."""
-        if self.store is None or self.group is None or not urls:
-            return
-        try:
-            task = self.group.create_task(self.writer.call(self.store.previous_fetches, urls))
-        except RuntimeError:  # "TaskGroup is shutting down": each visit asks for itself
-            return
-        for url in urls:
-            self.lookups[url] = task
 
     def _settle(self, node: Node) -> bool:
         """Fix a node's place in the tree before its page is read (no page adopts it from now
@@ -343,7 +330,7 @@ class Crawl:
         # A story adopted by a shallower page while this fetch is under way is followed from
         # there; a body is wanted for any page that is followed now or looks like a page.
         want_body = self._follow_level(node) > 0 or looks_like_page(node.url)
-        previous = await self._previous(node)
+        previous = await self.previous.of(node)
         result = await self.fetcher.fetch(
             node.url,
             want_body=want_body,
@@ -359,7 +346,7 @@ class Crawl:
             node.content_sha256 = previous.content_sha256
             # Only a page whose related stories are followed is read again from the store; a
             # leaf keeps what the last fetch learned from it.
-            body = await self._stored_body(previous.content_sha256) if follow else None
+            body = await self.previous.body(previous.content_sha256) if follow else None
         if unchanged and previous is not None and body is None:
             page: PageInfo | None = PageInfo(
                 title=previous.title,
@@ -393,7 +380,7 @@ class Crawl:
         self._record(node, result_of(done))
         if not follow or not done.content_sha256:
             return None
-        body = await self._stored_body(done.content_sha256)
+        body = await self.previous.body(done.content_sha256)
         return self._read(done.content_type, body, done.final_url or done.url, follow)
 
     async def _check_site_soft404(self, node: Node, page: PageInfo) -> None:
@@ -404,21 +391,6 @@ class Crawl:
     def _read_page(self, content_type: str | None, body: bytes | None, url: str) -> PageInfo | None:
         """A page's metadata only (for the soft-404 probe's answer)."""
         return self._read(content_type, body, url, False)
-
-    async def _previous(self, node: Node) -> PreviousFetch | None:
-        if self.store is None:
-            return None
-        if node.relation is Relation.REFERENCE:  # asked for all references at the start
-            return self.previous.get(node.normalized_url)
-        lookup = self.lookups.pop(node.normalized_url, None)
-        if lookup is not None:
-            return (await lookup).get(node.normalized_url)
-        return await self.writer.call(self.store.previous_fetch, node.normalized_url)
-
-    async def _stored_body(self, sha256: str) -> bytes | None:
-        if self.store is None:
-            return None
-        return await self.writer.call(self.store.get_body, sha256)
 
     def _read(
         self, content_type: str | None, body: bytes | None, url: str, follow: bool
@@ -444,7 +416,7 @@ class Crawl:
             self.tree.settle(node)  # a subtree moves no more
         else:
             self.tree.release(node)  # a leaf may still move up (and be followed from there)
-        self.lookups.pop(node.normalized_url, None)  # left by a visit that never fetched
+        self.previous.forget(node)  # a lookup left by a visit that never fetched
         for repeat in self.repeats.pop(node.key, []):
             self._copy_answer(repeat, node)
         self.done += 1
