@@ -80,7 +80,8 @@ def apply_answer(node: Node, result: FetchResult, page: PageInfo | None) -> None
     node.redirects = list(result.redirects)
     node.attempts = result.attempts
     node.elapsed_ms = result.elapsed_ms
-    node.content_type = sys.intern(result.content_type) if result.content_type else None
+    content_type = result.content_type
+    node.content_type = sys.intern(content_type) if content_type is not None else None
     node.etag, node.last_modified = result.etag, result.last_modified
     if result.attempts > 1:
         node.add_flag(Flag.RETRIED)

@@ -1,5 +1,5 @@
-"""What the store knew of a crawl's URLs before it: their last fetch (for a conditional request)
-and their stored bodies, asked for on the crawl's store thread.
+"""What the store knows of a crawl's URLs: their last fetch before this crawl (for a conditional
+request) and the bodies it keeps, asked for on the crawl's store thread.
 
 The references' last fetches come in one query before the first request. A page's related
 stories' come in one query when the page is read: their visits, queued already, start after
@@ -60,7 +60,8 @@ class PreviousFetches:
         self.lookups.pop(node.normalized_url, None)
 
     async def body(self, sha256: str) -> bytes | None:
-        """A stored body by its hash, or None (not kept, or no store)."""
+        """A stored body by its hash (kept by an earlier crawl or written by this one), or None
+        (not kept, or no store)."""
         if self.store is None:
             return None
         return await self.writer.call(self.store.get_body, sha256)

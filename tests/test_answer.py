@@ -107,3 +107,6 @@ def test_apply_answer_keeps_one_copy_of_urls_spelled_like_the_nodes_own() -> Non
     apply_answer(moved, result, PageInfo(canonical_url=moved.url + "?page=2"))
     assert moved.final_url == moved.url + "?page=2" and moved.canonical_url == moved.final_url
     assert moved.canonical_url is moved.final_url
+    blank = node()
+    apply_answer(blank, FetchResult(url=blank.url, status_code=200, content_type=""), None)
+    assert blank.content_type == ""  # an empty Content-Type header is kept as sent, not None
