@@ -71,11 +71,11 @@ class Stats:
         """Counters plus the request rate between the 1st and 99th percentile request, over all
         requests and over the first request for each path (retries and re-fetches left out)."""
         stamps = sorted(self.stamps)
-        rate = _rate_p1_p99(stamps)
+        rate = rate_p1_p99(stamps)
         return {
             "requests": len(stamps),
             "rate_p1_p99": rate,
-            "first_rate_p1_p99": _rate_p1_p99(sorted(self.first_stamps)),
+            "first_rate_p1_p99": rate_p1_p99(sorted(self.first_stamps)),
             "span": stamps[-1] - stamps[0] if stamps else 0.0,
             "bytes_out": self.bytes_out,
             "bytes_in": self.bytes_in,
@@ -87,7 +87,7 @@ class Stats:
         }
 
 
-def _rate_p1_p99(stamps: list[float]) -> float | None:
+def rate_p1_p99(stamps: list[float]) -> float | None:
     """Requests per second between the 1st and the 99th percentile of sorted arrival times."""
     if len(stamps) < 20:
         return None

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.fakeweb import FakeWeb, _rate_p1_p99
+from bench.fakeweb import FakeWeb, rate_p1_p99
 from bench.run import DEFAULT_RUN_TIMEOUT, measure_run
 from bench.tools import RunContext, all_tools
 
@@ -50,8 +50,8 @@ def describe(stamps: list[float], first: list[float]) -> Timeline:
     start = stamps[0]
     burst = percentile_time(first, 0.99) - start
     return Timeline(
-        rate=_rate_p1_p99(stamps) or 0.0,
-        first_rate=_rate_p1_p99(first) or 0.0,
+        rate=rate_p1_p99(stamps) or 0.0,
+        first_rate=rate_p1_p99(first) or 0.0,
         requests=len(stamps),
         burst=burst,
         p99=percentile_time(stamps, 0.99) - start,
