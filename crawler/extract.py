@@ -93,7 +93,7 @@ def _is_valid_host(host: str, *, www: bool) -> bool:
     """True for a host made of non-empty alphanumeric labels (linkify-it / GFM rules)."""
     if host.startswith("["):
         return True
-    labels = host.split(".")
+    labels = host.removesuffix(".").split(".")  # `example.com.` is the same host, fully qualified
     if www and len(labels) < 2:
         return False
     for index, label in enumerate(labels):

@@ -307,6 +307,9 @@ def test_related_title_needs_matching_slug() -> None:
         ("Visit www.example.com/news.", "http://www.example.com/news"),
         ("https://a.test/x?q=1&hl;", "https://a.test/x?q=1"),
         ("https://a.test/x?q=1&hl=en", "https://a.test/x?q=1&hl=en"),
+        ("See http://example.com./page today", "http://example.com./page"),  # fully qualified
+        ("at https://www.bbc.co.uk./news.", "https://www.bbc.co.uk./news"),
+        ("Was it http://example.com.?", "http://example.com"),
     ],
 )
 def test_text_boundaries(text: str, expected: str) -> None:
@@ -319,7 +322,16 @@ def test_text_www_keeps_raw() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["ftp://example.com", "mailto:a@b.example", "http://", "example.com", "xhttp://a.b"]
+    "text",
+    [
+        "ftp://example.com",
+        "mailto:a@b.example",
+        "http://",
+        "example.com",
+        "xhttp://a.b",
+        "http://example.com../x",
+        "http://./x",
+    ],
 )
 def test_text_non_links(text: str) -> None:
     assert extract_text_links(text) == []
