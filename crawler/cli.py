@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands so `crawler --help` starts fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,11 +27,21 @@ from crawler.cliutil import (
 )
 
 if TYPE_CHECKING:
-    from crawler.model import Snapshot
+    from crawler.config import Settings
+    from crawler.model import Snapshot, SourceKind
+    from crawler.sources import Article
+    from crawler.store import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_DEAD, EXIT_CONFIG = 0, 1, 2, 3
 OUTPUT_FORMATS = ("tree", "json", "markdown", "html", "csv", "junit", "warc")
 KINDS = ("text", "html", "markdown")
+# A stored id is a signed 64-bit integer (SQLite INTEGER); a larger one is a bad argument.
+SNAPSHOT_ID = click.IntRange(1, 2**63 - 1)
+OUTPUT_HINT = "'-o' / '--output'"
+
+allow_private_option = click.option(
+    "--allow-private", is_flag=True, default=None, help="Fetch loopback/private addresses."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,6 +105,54 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
+@contextmanager
+def _store_unless(no_store: bool, settings: Settings) -> Iterator[Store | None]:
+    """The configured store for the length of a command, or None with --no-store."""
+    if no_store:
+        yield None
+        return
+    with open_store(settings) as store:
+        yield store
+
+
+def _check_source(source: str) -> None:
+    """Refuse, as a bad argument, a SOURCE that is no file, no `-` and no URL with a host."""
+    from crawler.sources import is_url_source
+
+    if source == "-" or is_url_source(source) or Path(source).exists():
+        return
+    if source.strip().lower().startswith(("http:", "https:")):
+        raise click.BadParameter(f"{source}: the URL has no host", param_hint="'SOURCE'")
+    raise click.BadParameter(f"{source}: no such file", param_hint="'SOURCE'")
+
+
+def _check_bodies_kept(fmt: str, settings: Settings) -> None:
+    """Refuse a format written from stored bodies when `[crawl] store_bodies` keeps none."""
+    from crawler.report import BINARY_FORMATS
+
+    if fmt in BINARY_FORMATS and not settings.crawl.store_bodies:
+        raise click.UsageError(
+            f"--format {fmt} is written from the stored bodies: crawl.store_bodies is false"
+        )
+
+
+def _check_writable(output: Path | None) -> None:
+    """Refuse an -o path that cannot be written, before any work; nothing is created or cut."""
+    if output is None:
+        return
+    folder = output.parent
+    if output.exists():
+        why = None if os.access(output, os.W_OK) else "the file is not writable"
+    elif not folder.exists():
+        why = f"no such directory {folder}"
+    elif not folder.is_dir():
+        why = f"{folder} is not a directory"
+    else:
+        why = None if os.access(folder, os.W_OK | os.X_OK) else f"cannot write in {folder}"
+    if why is not None:
+        raise click.BadParameter(f"{output}: {why}", param_hint=OUTPUT_HINT)
+
+
 @cli.command()
 @click.argument("source")
 @click.option(
@@ -106,9 +165,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 @click.option("--kind", type=click.Choice(KINDS), help="Force how the article is read.")
 @click.option("--max-pages", type=click.IntRange(1), help="Stop fetching after this many pages.")
 @click.option("--concurrency", type=click.IntRange(1), help="Requests in flight at once.")
-@click.option(
-    "--allow-private", is_flag=True, default=None, help="Fetch loopback/private addresses."
-)
+@allow_private_option
 @click.option("--insecure", is_flag=True, default=False, help="Do not verify TLS certificates.")
 @click.option("--no-store", is_flag=True, help="Do not keep the snapshot in the store.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
@@ -141,29 +198,21 @@ def crawl(
             verify_tls=False if insecure else None,
         )
     )
+    _check_source(source)
     check_output(fmt, output, stored=not no_store)
+    _check_bodies_kept(fmt, settings)
+    _check_writable(output)
     source_kind = SourceKind(kind) if kind else None
     stdin = sys.stdin.buffer if source == "-" else None
     freeze_startup_heap()
-    with _progress(not no_progress) as progress:
-        if no_store:
+    with _store_unless(no_store, settings) as store:
+        with _progress(not no_progress) as progress:  # gone before the report prints
             snapshot = run_async(
-                run_crawl(source, settings, kind=source_kind, stdin=stdin, progress=progress)
-            )
-            render_snapshot(snapshot, fmt, output)
-        else:
-            with open_store(settings) as store:
-                snapshot = run_async(
-                    run_crawl(
-                        source,
-                        settings,
-                        kind=source_kind,
-                        stdin=stdin,
-                        store=store,
-                        progress=progress,
-                    )
+                run_crawl(
+                    source, settings, kind=source_kind, stdin=stdin, store=store, progress=progress
                 )
-                render_snapshot(snapshot, fmt, output, store)
+            )
+        render_snapshot(snapshot, fmt, output, store)
     sys.exit(_exit_code(snapshot))
 
 
@@ -171,29 +220,17 @@ def crawl(
 @click.argument("source")
 @click.option("--kind", type=click.Choice(KINDS), help="Force how the article is read.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print line and anchor text.")
+@allow_private_option
 @pass_context
-def links(ctx: Context, source: str, kind: str | None, verbose: bool) -> None:
+def links(
+    ctx: Context, source: str, kind: str | None, verbose: bool, allow_private: bool | None
+) -> None:
     """Print the references found in SOURCE, one per line (nothing is checked)."""
-    import asyncio
-
-    from crawler.answer import read_article
-    from crawler.fetch import Fetcher
     from crawler.model import SourceKind
-    from crawler.sources import is_url_source, read_source
 
-    settings = ctx.settings()
-    source_kind = SourceKind(kind) if kind else None
-    if is_url_source(source):
-
-        async def fetch_article() -> Any:
-            async with Fetcher(settings.fetch) as fetcher:
-                return (await read_article(source, fetcher, kind=source_kind))[0]
-
-        article = asyncio.run(fetch_article())
-    else:
-        article = read_source(
-            source, source_kind, stdin=sys.stdin.buffer if source == "-" else None
-        )
+    _check_source(source)
+    settings = ctx.settings(_flag_overrides(allow_private_networks=allow_private))
+    article = _read_article(source, SourceKind(kind) if kind else None, settings)
     for link in article.links:
         if verbose:
             extra = f"\tline {link.line}" if link.line is not None else ""
@@ -203,8 +240,26 @@ def links(ctx: Context, source: str, kind: str | None, verbose: bool) -> None:
             click.echo(link.url)
 
 
+def _read_article(source: str, kind: SourceKind | None, settings: Settings) -> Article:
+    """The article at SOURCE: fetched when it is a URL, else read from a file or stdin."""
+    import asyncio
+
+    from crawler.answer import read_article
+    from crawler.fetch import Fetcher
+    from crawler.sources import is_url_source, read_source
+
+    if not is_url_source(source):
+        return read_source(source, kind, stdin=sys.stdin.buffer if source == "-" else None)
+
+    async def fetch_article() -> Article:
+        async with Fetcher(settings.fetch) as fetcher:
+            return (await read_article(source, fetcher, kind=kind))[0]
+
+    return asyncio.run(fetch_article())
+
+
 @cli.command()
-@click.argument("snapshot_id", type=int)
+@click.argument("snapshot_id", type=SNAPSHOT_ID)
 @click.option(
     "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tree", show_default=True
 )
@@ -213,6 +268,7 @@ def links(ctx: Context, source: str, kind: str | None, verbose: bool) -> None:
 def show(ctx: Context, snapshot_id: int, fmt: str, output: Path | None) -> None:
     """Print a stored snapshot again."""
     check_output(fmt, output)
+    _check_writable(output)
     with open_store(ctx.settings()) as store:
         snapshot = store.load_snapshot(snapshot_id)
         render_snapshot(snapshot, fmt, output, store)

@@ -139,7 +139,7 @@ def test_links_lists_references_without_fetching(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (["crawl", "no-such-file.txt"], 1, "no-such-file.txt"),
+        (["crawl", "no-such-file.txt"], 3, "no-such-file.txt"),  # a bad argument
         (["crawl", "x.txt", "--depth", "99"], 3, "--depth"),
         (["show", "12345"], 1, "12345"),
         (["frobnicate"], 3, "frobnicate"),

@@ -338,6 +338,20 @@ def test_previous_fetch_and_link_history_span_snapshots(store: Store) -> None:
     assert batch["https://a.example/other"] == store.previous_fetch("https://a.example/other")
 
 
+def test_link_history_keeps_redirect_and_canonical_duplicates(store: Store) -> None:
+    """They were fetched under their own URL; repeats of a URL (exact, normalized) were not."""
+    first, redir, canon = (f"https://a.example/{p}" for p in ("ok", "redir", "canon"))
+    kinds = {"redirect": redir, "canonical": canon, "exact": first, "normalized": first}
+    batch = [simple_node(0, "https://a.example/"), simple_node(1, first, verdict=Verdict.OK)]
+    for key, (kind, url) in enumerate(kinds.items(), start=2):
+        duplicate = {"duplicate_of": first, "duplicate_kind": kind}
+        batch.append(simple_node(key, url, verdict=Verdict.OK, **duplicate))
+    snapshot_id = finished(store, "a.md", T0, batch)
+    assert [h.snapshot_id for h in store.link_history(redir)] == [snapshot_id]
+    assert [h.snapshot_id for h in store.link_history(canon)] == [snapshot_id]
+    assert [h.snapshot_id for h in store.link_history(first)] == [snapshot_id]  # once
+
+
 def test_put_bodies_stores_each_content_once(store: Store) -> None:
     one, two = b"<p>one</p>" * 100, b"<p>two</p>" * 100
     first = store.put_body(one)

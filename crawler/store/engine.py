@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from crawler.errors import StoreError
+from crawler.errors import ConfigError, StoreError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 5.0  # override per URL: sqlite:///path?timeout=0.5
@@ -30,6 +30,7 @@ WRITE = {"crawler_write": True}  # execution option: this transaction will write
 # PostgreSQL upgrades queue on an advisory lock (any constant id, this one spells "crawl").
 _UPGRADE_LOCK = threading.Lock()
 _UPGRADE_LOCK_ID = 0x637261776C
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")  # every query and migration is tested on both
 
 # (substring of the driver's message or SQLSTATE, one-line meaning)
 _KNOWN_ERRORS: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -93,12 +94,22 @@ def translate_error(exc: BaseException, where: str) -> StoreError:
 def make_engine(url_text: str) -> Engine:
     """An engine for `url_text`, with SQLite's parent directory created and pragmas set."""
     url = make_url(url_text)
+    check_backend(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql" and "options" not in url.query:
         connect_args["options"] = f"-c lock_timeout={POSTGRES_LOCK_TIMEOUT_MS}"
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def check_backend(url: URL) -> None:
+    """ConfigError, before any driver is imported, for a database other than SQLite/PostgreSQL."""
+    if url.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise ConfigError(
+            f"store.database_url: unsupported database {describe_url(url)}: "
+            "only sqlite and postgresql URLs are supported"
+        )
 
 
 def _sqlite_engine(url: URL) -> Engine:

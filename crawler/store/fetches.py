@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, func, or_, select
 
-from crawler.model import Outcome, Verdict
+from crawler.model import DuplicateKind, Outcome, Verdict
 from crawler.store.base import StoreBase, guarded
 from crawler.store.tables import nodes, snapshots
 
 URLS_PER_QUERY = 500  # bound parameters per query stay well under every dialect's limit
+# Repeats of a URL already in the crawl copy its answer; redirect and canonical duplicates
+# are other URLs, each fetched, so they belong in their own history.
+NOT_FETCHED_DUPLICATES = (DuplicateKind.EXACT.value, DuplicateKind.NORMALIZED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,7 @@ class FetchHistory(StoreBase):
 
     @guarded
     def link_history(self, normalized_url: str, limit: int = 100) -> list[HistoryEntry]:
-        """How a URL fared in each snapshot, newest first (duplicate nodes left out)."""
+        """How a URL fared in each snapshot, newest first (repeats, never fetched, left out)."""
         stmt = (
             select(
                 snapshots.c.id,
@@ -127,7 +130,13 @@ class FetchHistory(StoreBase):
                 nodes.c.reason,
             )
             .join(snapshots, snapshots.c.id == nodes.c.snapshot_id)
-            .where(nodes.c.normalized_url == normalized_url, nodes.c.duplicate_of.is_(None))
+            .where(
+                nodes.c.normalized_url == normalized_url,
+                or_(
+                    nodes.c.duplicate_of.is_(None),
+                    nodes.c.duplicate_kind.not_in(NOT_FETCHED_DUPLICATES),
+                ),
+            )
             .order_by(snapshots.c.started_at.desc(), snapshots.c.id.desc(), nodes.c.key)
             .limit(limit)
         )
