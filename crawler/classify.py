@@ -12,11 +12,13 @@ server that refuses *us* is `blocked`. Status codes other than these are decided
     404, 410          dead      RFC 9110 §15.5.5 / §15.5.11: not found, gone
     414               dead      the URL as written is too long for the server, for anyone
     401, 402, 403,    blocked   the server refuses this client (login, paywall, bot wall,
-    407, 418, 429,              rate limit still on after our retries, legal block); LinkedIn
-    451, 999                    answers 999 and some bot walls 418
+    407, 418, 429,              rate limit still on after our retries or asking for a longer
+    451, 999                    wait than we give, legal block); LinkedIn answers 999 and some
+                                bot walls 418
     400, 405, 406,    error     the request was refused as we made it (method, headers,
     other 4xx                   content negotiation): not proof the page is gone
-    5xx               error     server trouble that outlived our retries
+    5xx               error     server trouble that outlived our retries (or asked for a
+                                longer Retry-After than we give)
 
 Transport failures: unknown host, refused connection and redirect loops are `dead`; timeouts,
 resets, TLS and protocol errors, too many redirects and a redirect to a non-http(s) location
@@ -55,7 +57,11 @@ _FAILURES: dict[Failure, tuple[Verdict, str]] = {
     Failure.BAD_REDIRECT: (Verdict.ERROR, "redirected to a location that is not an http(s) URL"),
     Failure.INVALID_URL: (Verdict.ERROR, "the URL is malformed and cannot be fetched"),
     Failure.UNSUPPORTED_SCHEME: (Verdict.SKIPPED, "not an http(s) link"),
-    Failure.PRIVATE_ADDRESS: (Verdict.SKIPPED, "the host is a private or local address"),
+    Failure.PRIVATE_ADDRESS: (
+        Verdict.SKIPPED,
+        "the host is a private or local address (to check it: --allow-private,"
+        " or [fetch] allow_private_networks = true)",
+    ),
     Failure.ROBOTS: (Verdict.SKIPPED, "disallowed by robots.txt"),
 }
 
@@ -87,7 +93,7 @@ _BLOCKED_STATUSES: dict[int, str] = {
     403: "the server refused us",
     407: "a proxy wants credentials",
     418: "the server refused us (bot wall)",
-    429: "rate-limited even after retries",
+    429: "rate-limited",
     451: "blocked for legal reasons",
     999: "the server refused us (bot wall)",
 }
@@ -110,8 +116,23 @@ _NOT_FOUND_RE = re.compile(
     r"|ページが見つかりません|お探しのページは見つかりませんでした|页面不存在|找不到页面|页面未找到"
     r"|페이지를 찾을 수 없습니다|الصفحة غير موجودة|trang không tồn tại|halaman tidak ditemukan",
 )
-# Localized front pages: /en/, /de-ch/ ...
-_LANGUAGE_ROOT_RE = re.compile(r"^/[a-z]{2}(?:[-_][a-z]{2})?/?$", re.IGNORECASE)
+# Localized front pages: /en/, /de-ch/, /pt_BR, /es-419/, /zh-hant/. Only when the first part is
+# a language or an edition (_ROOT_CODES): /tv, /ok or /go are sections or pages, not front pages.
+_LANGUAGE_ROOT_RE = re.compile(r"^/([a-z]{2})(?:[-_](?:[a-z]{2}|[0-9]{3}|[a-z]{4}))?/?$", re.I)
+# ISO 639-1 two-letter language codes (the alpha_2 codes of Debian's iso-codes iso_639-2.json).
+_ISO_639_1 = """
+    aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy
+    da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu
+    hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb
+    lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om
+    or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw
+    ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
+"""
+ISO_639_1_CODES = frozenset(_ISO_639_1.split())
+# Country editions news sites serve at the root under a code that is no language's:
+# theguardian.com/us and /au (its /uk is Ukrainian's code as well), nzherald-style /nz.
+_EDITION_CODES = frozenset({"us", "au", "nz"})
+_ROOT_CODES = ISO_639_1_CODES | _EDITION_CODES
 
 
 def classify_result(
@@ -129,7 +150,7 @@ def classify_result(
         return _classify_success(result, page)
     if status == 304:
         return Verdict.OK, "not modified since the last crawl"
-    return _classify_status(status, result.attempts)
+    return _classify_status(status, result.attempts, result.retry_after)
 
 
 def _classify_failure(result: FetchResult, failure: Failure) -> tuple[Verdict, str]:
@@ -158,10 +179,12 @@ def _classify_success(result: FetchResult, page: PageInfo | None) -> tuple[Verdi
     return Verdict.OK, None
 
 
-def _classify_status(status: int, attempts: int) -> tuple[Verdict, str]:
+def _classify_status(status: int, attempts: int, retry_after: float | None) -> tuple[Verdict, str]:
     """Verdict for a non-2xx, non-304 status, per the table in the module docstring."""
     label = status_label(status)
     tries = f" after {attempts} attempts" if attempts > 1 else ""
+    if retry_after is not None:  # the wait asked for; one above cap or budget ends the retries
+        tries += f" (Retry-After: {retry_after:.0f} s)"
     if status in _DEAD_STATUSES:
         return Verdict.DEAD, label
     if status in _BLOCKED_STATUSES:
@@ -196,7 +219,13 @@ def _is_home(url: str) -> bool:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return is_front_page(url) or (not parts.query and bool(_LANGUAGE_ROOT_RE.match(parts.path)))
+    return is_front_page(url) or (not parts.query and _is_language_root(parts.path))
+
+
+def _is_language_root(path: str) -> bool:
+    """True for a language or edition root path: /en/, /pt_BR, /de-ch/, /us/ (not /tv or /ok)."""
+    match = _LANGUAGE_ROOT_RE.match(path)
+    return match is not None and match.group(1).lower() in _ROOT_CODES
 
 
 def is_network_down(results: Iterable[Fetched]) -> bool:

@@ -57,6 +57,8 @@ CASES: list[tuple[str, FetchResult, PageInfo | None, Verdict, str | None]] = [
     ("tracking only", _moved(URL + "?utm_source=x", 302), None, Verdict.OK, None),
     ("deep to home", _moved(HOME, 301), None, Verdict.SOFT404, "front page"),
     ("deep to /en/", _moved("https://www.news.example.com/en/", 302), None, Verdict.SOFT404, None),
+    ("deep to /tv", _moved("https://news.example.com/tv", 302), None, Verdict.REDIRECTED,
+     "redirected to https://news.example.com/tv via 302"),
     ("to other home", _moved("https://other.example.org/", 301), None, Verdict.REDIRECTED, None),
     ("page says 404", _answer(200), PageInfo(title="Page not found | Example"), Verdict.SOFT404,
      "'Page not found | Example'"),
@@ -69,7 +71,9 @@ CASES: list[tuple[str, FetchResult, PageInfo | None, Verdict, str | None]] = [
     ("402", _answer(402), None, Verdict.BLOCKED, "paywall"),
     ("403", _answer(403), None, Verdict.BLOCKED, "403 Forbidden: the server refused us"),
     ("418", _answer(418), None, Verdict.BLOCKED, "bot wall"),
-    ("429", _answer(429, attempts=4), None, Verdict.BLOCKED, "rate-limited even after retries"),
+    ("429", _answer(429, attempts=4), None, Verdict.BLOCKED, "rate-limited after 4 attempts"),
+    ("429 long wait", _answer(429, retry_after=120.0), None, Verdict.BLOCKED,
+     "429 Too Many Requests: rate-limited (Retry-After: 120 s)"),
     ("451", _answer(451), None, Verdict.BLOCKED, "legal"),
     ("999", _answer(999), None, Verdict.BLOCKED, "999: the server refused us"),
     ("400", _answer(400), None, Verdict.ERROR, "400 Bad Request: the server rejected the request"),
@@ -78,6 +82,8 @@ CASES: list[tuple[str, FetchResult, PageInfo | None, Verdict, str | None]] = [
     ("408", _answer(408), None, Verdict.ERROR, "408"),
     ("500", _answer(500), None, Verdict.ERROR, "500 Internal Server Error: server error"),
     ("503 retried", _answer(503, attempts=4), None, Verdict.ERROR, "after 4 attempts"),
+    ("503 long wait", _answer(503, retry_after=3600.0), None, Verdict.ERROR,
+     "503 Service Unavailable: server error (Retry-After: 3600 s)"),
     ("599", _answer(599), None, Verdict.ERROR, "599: server error"),
     ("300", _answer(300), None, Verdict.ERROR, "nothing to follow"),
     ("no status", FetchResult(URL), None, Verdict.ERROR, "no answer"),
@@ -243,6 +249,25 @@ def test_no_soft404_false_positives_on_real_pages(corpus_dir: Path) -> None:
         ("https://t.co/abc123", "https://other.example.org/", False),  # a shortener's target
         (URL, None, False),
         (URL, "http://[bad", False),
+        # Language and locale roots (ISO 639-1, optionally a region or script), any case.
+        (URL, "https://news.example.com/en", True),
+        (URL, "https://news.example.com/en-gb/", True),
+        (URL, "https://news.example.com/pt_BR/", True),
+        (URL, "https://news.example.com/DE/", True),
+        (URL, "https://news.example.com/es-419/", True),
+        (URL, "https://news.example.com/zh-hant/", True),
+        (URL, "https://news.example.com/uk/", True),  # Ukrainian, and the Guardian's UK edition
+        (URL, "https://news.example.com/us/", True),  # country editions with no language code
+        (URL, "https://news.example.com/au", True),
+        # Two-letter paths that are no language: sections and pages, not front pages.
+        ("https://bbc.com/news/some-story", "https://bbc.com/tv", False),
+        ("http://127.0.0.1:8765/redir", "http://127.0.0.1:8765/ok", False),
+        (URL, "https://news.example.com/go/", False),
+        (URL, "https://news.example.com/TV", False),
+        (URL, "https://news.example.com/tv-gb/", False),
+        (URL, "https://news.example.com/en/?q=1", False),
+        (URL, "https://news.example.com/en-gb-x/", False),
+        (URL, "https://news.example.com/en/news/", False),
     ],
 )
 def test_is_soft404_redirect(url: str, final: str | None, expected: bool) -> None:

@@ -50,7 +50,10 @@ from tests.hostile import (  # noqa: F401
 pytestmark = pytest.mark.timeout(120)
 
 PUBLIC = "93.184.216.34"
-PRIVATE_REASON = "the host is a private or local address"
+PRIVATE_REASON = (
+    "the host is a private or local address (to check it: --allow-private,"
+    " or [fetch] allow_private_networks = true)"
+)
 SECRETS = ("hunter2", "SEKRIT1", "SEKRIT2", "SEKRIT3", SECRET_TOKEN)
 
 

@@ -32,6 +32,7 @@ from crawler.fetch.policy import (
     REDIRECT_STATUSES,
     conditional_headers,
     httpx_url,
+    is_retry_affordable,
     is_text_type,
     needs_get,
     parse_retry_after,
@@ -235,8 +236,9 @@ class Fetcher:
 
         tries = self.settings.retries + 1
         retrying = AsyncRetrying(
-            stop=lambda state: state.attempt_number >= tries or trace.remaining() <= 0,
-            wait=lambda state: max(0.0, min(self._wait(state), trace.remaining())),
+            # tenacity picks the wait (upcoming_sleep) before it asks whether to stop.
+            stop=lambda state: state.attempt_number >= tries or not self._affords(state, trace),
+            wait=self._wait,
             retry=retry_if_result(should_retry),
             before_sleep=self._count_retry,
             retry_error_callback=_last_result,
@@ -245,14 +247,22 @@ class Fetcher:
         return result
 
     def _wait(self, state: RetryCallState) -> float:
-        """Retry-After when the server sent one (capped), else exponential backoff with jitter."""
-        outcome = state.outcome
-        if outcome is not None and not outcome.failed:
-            last: FetchResult = outcome.result()
-            if last.retry_after is not None:
-                return min(last.retry_after, self.settings.retry_after_cap)
+        """Retry-After when the server sent one, else exponential backoff with jitter."""
+        retry_after = _retry_after_of(state)
+        if retry_after is not None:
+            return retry_after  # one above the cap is never slept: _affords stops first
         seconds: float = self._backoff(state)
         return seconds
+
+    def _affords(self, state: RetryCallState, trace: _Trace) -> bool:
+        """True if the retry after tenacity's chosen wait is worth making (is_retry_affordable)."""
+        return is_retry_affordable(
+            state.upcoming_sleep,
+            trace.remaining(),
+            _retry_after_of(state),
+            cap=self.settings.retry_after_cap,
+            url_timeout=self.settings.url_timeout,
+        )
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.stats.retries += 1
@@ -419,6 +429,15 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Retry-After in seconds, against the server's own clock when it is an HTTP-date."""
     value = headers.get("retry-after")
     return None if value is None else parse_retry_after(value, server_now(headers))
+
+
+def _retry_after_of(state: RetryCallState) -> float | None:
+    """The Retry-After of the last attempt's result, if it sent one."""
+    outcome = state.outcome
+    if outcome is None or outcome.failed:
+        return None
+    last: FetchResult = outcome.result()
+    return last.retry_after
 
 
 def _last_result(state: RetryCallState) -> FetchResult:

@@ -21,6 +21,11 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 RETRY_FAILURES = frozenset({Failure.TIMEOUT, Failure.RESET})
 
 
+# The share of the per-URL budget (url_timeout) a retry needs left after its wait: with less, its
+# own timeout would replace the real answer already in hand.
+MIN_RETRY_BUDGET_SHARE = 0.25
+
+
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
@@ -43,6 +48,20 @@ def should_retry(result: FetchResult) -> bool:
     if result.failure is not None:
         return result.failure in RETRY_FAILURES
     return result.status_code in RETRY_STATUSES
+
+
+def is_retry_affordable(
+    wait: float, remaining: float, retry_after: float | None, *, cap: float, url_timeout: float
+) -> bool:
+    """True if a retry after `wait` seconds is worth making within the URL's `remaining` budget.
+
+    Not when the server's Retry-After is above `cap` (it asks for longer than we are willing to
+    wait, so its answer stands), nor when the wait would leave less than MIN_RETRY_BUDGET_SHARE
+    of `url_timeout` for the retry itself.
+    """
+    if retry_after is not None and retry_after > cap:
+        return False
+    return remaining - wait >= url_timeout * MIN_RETRY_BUDGET_SHARE
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
