@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from crawler.store.watches import Watch
 
 LOG_FORMATS = ("kv", "json")
+ROW_ID = click.IntRange(1, 2**63 - 1)  # store.watches.MAX_ROW_ID, without importing the store
 
 
 @click.group()
@@ -35,10 +37,13 @@ def watch() -> None:
 def watch_add(
     ctx: Context, source: str, every: str | None, cron: str | None, depth: int | None
 ) -> None:
-    """Watch SOURCE (a file or an http(s) URL); a watch for the same source is updated."""
+    """Watch SOURCE (a file or an http(s) URL); a watch for the same source is updated.
+
+    A file is stored as its absolute path, so `a/art.txt` and `b/art.txt` are two watches.
+    """
     from crawler.store.watches import upsert_watch
     from crawler.timing import parse_cron, parse_every
-    from crawler.watching import utcnow
+    from crawler.watching import utcnow, watch_source
 
     if (every is None) == (cron is None):
         raise click.UsageError("give exactly one of --every and --cron")
@@ -50,6 +55,10 @@ def watch_add(
             parse_cron(cron)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--every" if every else "--cron") from exc
+    try:
+        source = watch_source(source, Path.cwd(), must_exist=True)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'SOURCE'") from exc
     now = utcnow()
     with open_store(ctx.settings()) as store:
         row, changed = upsert_watch(store, source, now=now, every=interval, cron=cron, depth=depth)
@@ -60,17 +69,45 @@ def watch_add(
 @watch.command("list")
 @pass_context
 def watch_list(ctx: Context) -> None:
-    """List watches: id, schedule, depth, last run and outcome, next run, source."""
+    """List watches: id, schedule, depth, last run and outcome, next run, source.
+
+    `[[watch]]` entries of the config that the daemon has not stored yet are listed too, with
+    no id (listing changes nothing: the daemon's config is the one that counts).
+    """
     from crawler.store.watches import list_watches
 
-    with open_store(ctx.settings()) as store:
+    settings = ctx.settings()
+    with open_store(settings) as store:
         rows = list_watches(store)
-    if not rows:
+    pending = _unsynced_lines(settings, {row.source for row in rows})
+    if not rows and not pending:
         click.echo("No watches. Add one with: crawler watch add SOURCE --every 6h", err=True)
         return
     click.echo("id\tschedule\tdepth\tlast run\tlast outcome\tnext run\tsource")
     for row in rows:
         click.echo(_watch_line(row))
+    for line in pending:
+        click.echo(line)
+
+
+def _unsynced_lines(settings: Settings, stored: set[str]) -> list[str]:
+    """`watch list` lines for the config's `[[watch]]` entries whose source is not stored."""
+    from crawler.timing import format_every, parse_every
+    from crawler.watching import watch_source
+
+    lines: list[str] = []
+    for entry in settings.watch:
+        try:
+            source = watch_source(entry.source, Path.cwd())
+        except ValueError:
+            source = entry.source
+        if source in stored:
+            continue
+        every = format_every(parse_every(entry.every)) if entry.every is not None else None
+        schedule = f"every {every}" if every is not None else f"cron {entry.cron}"
+        depth = "-" if entry.depth is None else str(entry.depth)
+        lines.append(f"-\t{schedule}\t{depth}\t-\tin config, not stored yet\t-\t{source}")
+    return lines
 
 
 def _watch_line(row: Watch) -> str:
@@ -91,7 +128,7 @@ def _when(moment: datetime | None) -> str:
 
 
 @watch.command("remove")
-@click.argument("watch_id", type=int)
+@click.argument("watch_id", type=ROW_ID)
 @pass_context
 def watch_remove(ctx: Context, watch_id: int) -> None:
     """Stop watching; the watch's snapshots are kept."""
@@ -153,8 +190,8 @@ def history(ctx: Context, url: str, limit: int) -> None:
 
 
 @click.command()
-@click.argument("snap_a", type=int)
-@click.argument("snap_b", type=int)
+@click.argument("snap_a", type=ROW_ID)
+@click.argument("snap_b", type=ROW_ID)
 @pass_context
 def diff(ctx: Context, snap_a: int, snap_b: int) -> None:
     """Print what changed from snapshot SNAP_A to snapshot SNAP_B."""

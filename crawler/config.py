@@ -5,17 +5,20 @@ takes typed settings objects, never a path or a global.
 
 Environment overrides: `CRAWLER_<SECTION>_<KEY>` (e.g. `CRAWLER_FETCH_CONCURRENCY=32`), plus the
 short forms `CRAWLER_DATABASE_URL`, `CRAWLER_DATA_DIR` and `CRAWLER_CONFIG` (the file to read).
+A list key takes a JSON array (`["http://a/hook", "http://b/hook"]`) or whitespace-separated
+items: whitespace, unlike a comma, never appears inside a URL (Apprise URLs use commas).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from crawler import __version__
 from crawler.errors import ConfigError
@@ -95,6 +98,15 @@ class StoreSettings(_Section):
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = None
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database(cls, value: str | None) -> str | None:
+        """A SQLite or PostgreSQL URL (every query and migration is tested on those two)."""
+        scheme = (value or "").partition("://")[0].partition("+")[0].lower()
+        if value and scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
     def url(self) -> str:
         """The SQLAlchemy URL: the configured one, else SQLite in the data directory."""
         if self.database_url:
@@ -118,6 +130,33 @@ class WatchConfig(_Section):
     every: str | None = None
     cron: str | None = None
     depth: int | None = Field(None, ge=0, le=10)
+
+    @field_validator("every")
+    @classmethod
+    def _check_every(cls, value: str | None) -> str | None:
+        """An interval `timing.parse_every` reads (within its bound)."""
+        from crawler.timing import parse_every  # APScheduler only when a watch is declared
+
+        if value is not None:
+            parse_every(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        """A crontab expression that fires."""
+        from crawler.timing import parse_cron
+
+        if value is not None:
+            parse_cron(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> WatchConfig:
+        """Exactly one of `every` and `cron`."""
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' and 'cron'")
+        return self
 
 
 class DaemonSettings(_Section):
@@ -162,10 +201,27 @@ _SHORT_ENV = {
 }
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """Collect `CRAWLER_<SECTION>_<KEY>` variables into nested raw values."""
+def _is_list_key(section: str, key: str) -> bool:
+    """Whether `[section] key` holds a list (alerts.webhooks, alerts.apprise)."""
+    model = Settings.model_fields[section].annotation
+    fields = model.model_fields if isinstance(model, type) and issubclass(model, _Section) else {}
+    return key in fields and get_origin(fields[key].annotation) is list
+
+
+def _env_list(name: str, value: str) -> Any:
+    """A list key's value: a JSON array, or whitespace-separated items ("" is the empty list)."""
+    if not value.lstrip().startswith("["):
+        return value.split()
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"environment (CRAWLER_*): {name}: invalid JSON array: {exc}") from exc
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Collect `CRAWLER_<SECTION>_<KEY>` variables into nested raw values (lists decoded)."""
     sections = {name for name, f in Settings.model_fields.items() if name != "watch"}
-    out: dict[str, dict[str, str]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for name, value in environ.items():
         if name in _SHORT_ENV:
             section, key = _SHORT_ENV[name]
@@ -176,7 +232,8 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
         rest = name[len(ENV_PREFIX) :].lower()
         section, _, key = rest.partition("_")
         if section in sections and key:
-            out.setdefault(section, {})[key] = value
+            listed = _is_list_key(section, key)
+            out.setdefault(section, {})[key] = _env_list(name, value) if listed else value
     return out
 
 
@@ -190,13 +247,27 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe(error: ValidationError, origin: str) -> str:
+def _describe(error: ValidationError, origin: str, raw: Mapping[str, Any]) -> str:
+    """The first validation error as one line: where, which key, what was wrong."""
     first = error.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     got = first.get("input")
     if first["type"] == "extra_forbidden":
         return f"{origin}: unknown key '{key}'"
-    return f"{origin}: key '{key}': {first['msg'].lower()} (got {got!r})"
+    where = f"key '{key}'{_watch_source(raw, first['loc'])}"
+    if first["type"] == "value_error":  # our own checks: the message names the value
+        return f"{origin}: {where}: {first['ctx']['error']}"
+    return f"{origin}: {where}: {first['msg'].lower()} (got {got!r})"
+
+
+def _watch_source(raw: Mapping[str, Any], loc: tuple[int | str, ...]) -> str:
+    """` (SOURCE)` when the error is in a `[[watch]]` entry that has a source, else ""."""
+    if len(loc) < 2 or loc[0] != "watch" or not isinstance(loc[1], int):
+        return ""
+    entries = raw.get("watch")
+    entry = entries[loc[1]] if isinstance(entries, list) and loc[1] < len(entries) else None
+    source = entry.get("source") if isinstance(entry, dict) else None
+    return f" ({source})" if isinstance(source, str) else ""
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -234,14 +305,14 @@ def load_settings(
     try:
         Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from exc
+        raise ConfigError(_describe(exc, origin, raw)) from exc
     raw = _merge(raw, _env_overrides(env))
     try:
         Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, "environment (CRAWLER_*)")) from exc
+        raise ConfigError(_describe(exc, "environment (CRAWLER_*)", raw)) from exc
     raw = _merge(raw, overrides or {})
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, "command-line option")) from exc
+        raise ConfigError(_describe(exc, "command-line option", raw)) from exc

@@ -14,10 +14,12 @@ only keeps the clockwork going:
 - One `Fetcher` for every crawl: global and per-host limits hold across watches.
 - Every `poll` seconds the watches table is read again (so `crawler watch add/remove` take
   effect while the daemon runs) and the config file's mtime is checked; a change, or SIGHUP,
-  reloads the settings and upserts the config's `[[watch]]` entries.
+  reloads the settings and syncs the config's `[[watch]]` entries (removed ones are disabled).
 - SIGTERM / SIGINT: no new runs; runs in flight get `daemon.grace_seconds` to finish, then
   are cancelled, which stores their snapshots as `partial`.
 - A failed run is logged and retried at its next tick; nothing a run does stops the daemon.
+- One daemon per SQLite store: it holds an flock on `<database>.daemon.lock` (which the
+  kernel releases when the process ends, crash included); a second daemon refuses to start.
 
 Log lines are structured (`kv` or `json`): `daemon-start`, one `run` per run with counts and
 duration, `reload`, `stopping`, `daemon-stop`.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import fcntl
 import functools
 import json
 import logging
@@ -223,7 +226,7 @@ class Daemon:
     async def serve(self) -> int:
         """Sync config watches, then run until stopped; returns the runs cut short."""
         await asyncio.to_thread(
-            sync_config_watches, self.store, self.settings.watch, self.clock()
+            sync_config_watches, self.store, self.settings.watch, self.clock(), self._origin()
         )  # a bad [[watch]] at start is a ConfigError: exit 3
         self.scheduler.start(paused=True)  # no run before the start line is logged
         await self.sync_watches()
@@ -323,7 +326,14 @@ class Daemon:
         task.add_done_callback(functools.partial(self._after_run, watch_id))
         started = self.clock()
         try:
-            run = await run_watch(watch, self.settings, self.store, self.fetcher, clock=self.clock)
+            run = await run_watch(
+                watch,
+                self.settings,
+                self.store,
+                self.fetcher,
+                clock=self.clock,
+                due_again_if_cut_short=True,
+            )
         except asyncio.CancelledError:
             # Only drain() cancels a run, and it waits for this task: end it quietly rather
             # than have APScheduler log a traceback. The crawl stored its snapshot as partial.
@@ -353,6 +363,10 @@ class Daemon:
 
     # -- reload ------------------------------------------------------------------------------
 
+    def _origin(self) -> str:
+        """How errors in the `[[watch]]` entries name where they came from."""
+        return str(self.config_file) if self.config_file is not None else "config"
+
     def _stamp(self) -> tuple[int, int] | None:
         """The config file's mtime and size, or None when there is no file to watch."""
         if self.config_file is None:
@@ -374,12 +388,14 @@ class Daemon:
             await self.reload_settings(reason)
 
     async def reload_settings(self, reason: str) -> None:
-        """Read the settings again and upsert the config's watches; a bad file changes nothing."""
+        """Read the settings again and sync the config's watches; a bad file changes nothing."""
         if self.reload is None:
             return
         try:
             settings = await asyncio.to_thread(self.reload)
-            await asyncio.to_thread(sync_config_watches, self.store, settings.watch, self.clock())
+            await asyncio.to_thread(
+                sync_config_watches, self.store, settings.watch, self.clock(), self._origin()
+            )
         except CrawlerError as exc:
             log_event("reload-failed", logging.WARNING, reason=reason, error=str(exc))
             return
@@ -398,17 +414,70 @@ async def run_daemon(
     config_file: Path | None = None,
     poll: float = DEFAULT_POLL_SECONDS,
 ) -> int:
-    """Open the store and one shared Fetcher, then run the daemon until a stop signal."""
-    from crawler.fetch import Fetcher
+    """Open the store, take its daemon lock, then run the daemon until a stop signal."""
     from crawler.store import Store
 
     store = await asyncio.to_thread(Store.open, settings.store.url())
     try:
-        async with Fetcher(settings.fetch) as fetcher:
-            daemon = Daemon(
-                settings, store, fetcher, reload=reload, config_file=config_file, poll=poll
-            )
-            with daemon.signal_handlers():
-                return await daemon.serve()
+        with daemon_lock(settings.store.url()):
+            return await _serve(settings, store, reload=reload, config_file=config_file, poll=poll)
     finally:
         store.close()
+
+
+async def _serve(
+    settings: Settings,
+    store: Store,
+    *,
+    reload: Callable[[], Settings] | None,
+    config_file: Path | None,
+    poll: float,
+) -> int:
+    """Run the daemon over an open store with one shared Fetcher, until a stop signal."""
+    from crawler.fetch import Fetcher
+
+    async with Fetcher(settings.fetch) as fetcher:
+        daemon = Daemon(settings, store, fetcher, reload=reload, config_file=config_file, poll=poll)
+        with daemon.signal_handlers():
+            return await daemon.serve()
+
+
+@contextlib.contextmanager
+def daemon_lock(url: str) -> Iterator[None]:
+    """Hold `<database>.daemon.lock` (flock) for a SQLite store; CrawlerError when it is taken.
+
+    The kernel drops an flock when its process ends, however it ends, so a crashed daemon
+    leaves no stale lock. The file keeps the holder's pid for the refusal message.
+    """
+    database = _sqlite_file(url)
+    if database is None:  # PostgreSQL: several daemons are the cluster mode's business
+        yield
+        return
+    path = database.with_name(database.name + ".daemon.lock")
+    try:
+        handle = path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise CrawlerError(f"{path}: cannot open the daemon lock: {exc.strerror}") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            raise CrawlerError(
+                f"another crawler daemon (pid {pid}) already runs on {database}"
+            ) from None
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other databases and in-memory SQLite."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)

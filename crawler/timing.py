@@ -27,6 +27,10 @@ from apscheduler.triggers.cron import CronTrigger
 _UNITS: tuple[tuple[str, int], ...] = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 _EVERY_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 EVERY_EXAMPLES = "30s, 15m, 6h, 1d, 1h30m or a number of seconds such as 90"
+MAX_EVERY = timedelta(days=366)  # a yearly check at most; far beyond, datetimes overflow
+# Any start works to ask whether a crontab fires at all: without a year field, one that fires
+# once fires again within 28 years (29 February on a given weekday is the rarest).
+_CRON_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def parse_every(text: str) -> timedelta:
@@ -42,6 +46,8 @@ def parse_every(text: str) -> timedelta:
         seconds = sum(int(value) * size for value, (_, size) in counts if value)
     if seconds <= 0:
         raise ValueError(f"invalid interval {text!r}: must be longer than 0 seconds")
+    if seconds > MAX_EVERY.total_seconds():
+        raise ValueError(f"invalid interval {text!r}: must be at most {format_every(MAX_EVERY)}")
     return timedelta(seconds=seconds)
 
 
@@ -59,14 +65,20 @@ def format_every(every: timedelta) -> str:
 
 
 def parse_cron(expr: str, timezone: tzinfo | str = UTC) -> CronTrigger:
-    """Read a five-field crontab expression (minute hour day month weekday) into a trigger."""
+    """Read a five-field crontab expression (minute hour day month weekday) into a trigger.
+
+    An expression that names no real date (`0 0 30 2 *`) is refused: it would never fire.
+    """
     try:
-        return CronTrigger.from_crontab(expr.strip(), timezone=timezone)
+        trigger = CronTrigger.from_crontab(expr.strip(), timezone=timezone)
     except (ValueError, TypeError, LookupError) as exc:
         raise ValueError(
             f"invalid cron expression {expr!r}: {exc} "
             "(expected five fields: minute hour day month weekday, e.g. '0 7 * * *')"
         ) from exc
+    if trigger.get_next_fire_time(None, _CRON_PROBE) is None:
+        raise ValueError(f"invalid cron expression {expr!r}: it never fires (no such date)")
+    return trigger
 
 
 def next_run(

@@ -8,17 +8,24 @@ its final store write, rewrite verdicts and flags with `history.apply_history` s
 stored already says `dead` / `newly-dead` / `recovered`. Then the newly-dead and recovered
 links go out as alerts (none for an inconclusive run) and the watch row learns how the run
 went and when the next one is due. A run that fails (bad source, store error, a bug) comes
-back as a `WatchRun` with `error` set: the daemon logs it and retries on the next tick.
+back as a `WatchRun` with `error` set: the daemon logs it and retries on the next tick. A run
+cut short (daemon shutdown) stays due: the next daemon runs it again at once.
+
+`watch_source` is what every way of adding a watch stores as its source (a file as an absolute
+path), and `sync_config_watches` makes the table agree with the config's `[[watch]]` entries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.alerts import deliver_alerts
@@ -27,15 +34,17 @@ from crawler.crawl import run_crawl
 from crawler.errors import ConfigError, CrawlerError
 from crawler.history import FLAP_WINDOW, alert_events, apply_history, first_nodes
 from crawler.model import Flag, Snapshot
+from crawler.sources import is_url_source
 from crawler.store.watches import (
     FAILED,
     HISTORY_SNAPSHOTS,
     Watch,
+    disable_config_watches,
     record_run,
     timelines_for,
     upsert_watch,
 )
-from crawler.timing import next_run, parse_cron, parse_every
+from crawler.timing import next_run, parse_every
 
 if TYPE_CHECKING:
     from crawler.fetch import Fetcher
@@ -44,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("crawler.watching")
 
 Clock = Callable[[], datetime]
+SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*:", re.IGNORECASE)  # RFC 3986 §3.1
 COUNTED_FLAGS = (Flag.NEWLY_DEAD, Flag.RECOVERED, Flag.FLAPPING, Flag.CONTENT_CHANGED)
 
 
@@ -100,11 +110,15 @@ async def run_watch(
     fetcher: Fetcher,
     *,
     clock: Clock = utcnow,
+    due_again_if_cut_short: bool = False,
 ) -> WatchRun:
     """Crawl a watch's source with history and alerts; failures come back in `error`.
 
     Cancelling the run (daemon shutdown) stores the snapshot as `partial`, records it on
-    the watch row and re-raises.
+    the watch row and re-raises. With `due_again_if_cut_short` (the daemon), the run stays
+    due when it was, so the next daemon runs it again at once, not an interval later. The
+    cluster's workers leave it off: there a run is keyed by its due time, and the dispatcher
+    queues a watch's next run only for a due time that has no run yet.
     """
     started, began = clock(), time.monotonic()
     finished: list[Snapshot] = []
@@ -112,11 +126,17 @@ async def run_watch(
         snapshot = await _crawl_with_history(watch, settings, store, fetcher, finished)
     except asyncio.CancelledError:
         partial = finished[0] if finished else None
-        await _record(store, watch, settings, started, partial, clock)
+        if due_again_if_cut_short:
+            upcoming = watch.next_run_at or started
+        else:
+            upcoming = _upcoming(watch, settings, started, clock)
+        await _record(store, watch, started, partial, upcoming)
         raise
     except Exception as exc:  # a failing run is logged by the caller, never fatal
         error = str(exc) if isinstance(exc, CrawlerError) else f"{type(exc).__name__}: {exc}"
-        upcoming = await _record(store, watch, settings, started, None, clock)
+        upcoming = await _record(
+            store, watch, started, None, _upcoming(watch, settings, started, clock)
+        )
         return WatchRun(
             watch_id=watch.watch_id,
             source=watch.source,
@@ -127,7 +147,9 @@ async def run_watch(
             error=error,
         )
     sent, failed = await _alert(snapshot, settings)
-    upcoming = await _record(store, watch, settings, started, snapshot, clock)
+    upcoming = await _record(
+        store, watch, started, snapshot, _upcoming(watch, settings, started, clock)
+    )
     return WatchRun(
         watch_id=watch.watch_id,
         source=watch.source,
@@ -174,16 +196,19 @@ async def _alert(snapshot: Snapshot, settings: Settings) -> tuple[int, int]:
     return sent, len(results) - sent
 
 
+def _upcoming(watch: Watch, settings: Settings, started: datetime, clock: Clock) -> datetime:
+    """When the watch runs next after a run that started at `started` and is over now."""
+    return next_run(watch.every, watch.cron, started, clock(), settings.daemon.jitter_seconds)
+
+
 async def _record(
     store: Store,
     watch: Watch,
-    settings: Settings,
     started: datetime,
     snapshot: Snapshot | None,
-    clock: Clock,
+    upcoming: datetime,
 ) -> datetime:
-    """Write the run onto the watch row; the next run time is returned even if that fails."""
-    upcoming = next_run(watch.every, watch.cron, started, clock(), settings.daemon.jitter_seconds)
+    """Write the run onto the watch row; `upcoming` is returned even if that fails."""
     outcome = snapshot.outcome.value if snapshot is not None else FAILED
     snapshot_id = snapshot.snapshot_id if snapshot is not None else None
     try:
@@ -201,35 +226,49 @@ async def _record(
     return upcoming
 
 
-def schedule_error(config: WatchConfig) -> str | None:
-    """What is wrong with a configured watch's schedule, or None when it is fine."""
-    if (config.every is None) == (config.cron is None):
-        return "give exactly one of 'every' and 'cron'"
-    try:
-        if config.every is not None:
-            parse_every(config.every)
-        if config.cron is not None:
-            parse_cron(config.cron)
-    except ValueError as exc:
-        return str(exc)
-    return None
+def watch_source(source: str, base: Path, *, must_exist: bool = False) -> str:
+    """A watch's source as stored: an http(s) URL as given, a file as an absolute path.
 
-
-def sync_config_watches(store: Store, configs: Sequence[WatchConfig], now: datetime) -> list[Watch]:
-    """Upsert every `[[watch]]` of the config by source; returns those added or changed.
-
-    Every entry is checked before any is written: ConfigError names the first bad one.
+    A relative path is resolved against `base` (the current directory), so one file is one
+    watch wherever the command ran. ValueError for what a watch can never read: stdin, an
+    empty source, another scheme (`ftp:`, `file:`, `javascript:`) and, with `must_exist`, a
+    path that is no file.
     """
+    text = source.strip()
+    if is_url_source(text):
+        return text
+    if not text or text == "-" or SCHEME_RE.match(text):
+        raise ValueError(f"unsupported source {source!r}: give a file or an http(s) URL")
+    path = os.path.normpath(base / Path(text).expanduser())
+    if must_exist and not Path(path).is_file():
+        raise ValueError(f"{source}: no such file")
+    return path
+
+
+def sync_config_watches(
+    store: Store, configs: Sequence[WatchConfig], now: datetime, origin: str = "config"
+) -> list[Watch]:
+    """Make the table agree with the config's `[[watch]]` entries; returns the watches changed.
+
+    Each entry is upserted by source (relative paths resolved against the current directory,
+    as `[store] data_dir` is) and marked as the config's; a watch the config declared before
+    and no longer lists is disabled. Watches added by `crawler watch add` or the dashboard
+    are left alone. Every source is checked before any is written: ConfigError names the
+    first bad one, with `origin` (the config file).
+    """
+    sources: list[str] = []
     for index, config in enumerate(configs):
-        error = schedule_error(config)
-        if error is not None:
-            raise ConfigError(f"config: watch[{index}] ({config.source}): {error}")
+        try:
+            sources.append(watch_source(config.source, Path.cwd()))
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: watch[{index}] ({config.source}): {exc}") from exc
     changed: list[Watch] = []
-    for config in configs:
+    for source, config in zip(sources, configs, strict=True):
         every = parse_every(config.every) if config.every is not None else None
         watch, touched = upsert_watch(
-            store, config.source, now=now, every=every, cron=config.cron, depth=config.depth
-        )
+            store, source, now=now, every=every, cron=config.cron, depth=config.depth,
+            from_config=True,
+        )  # fmt: skip
         if touched:
             changed.append(watch)
-    return changed
+    return changed + disable_config_watches(store, sources)

@@ -335,6 +335,8 @@ async def test_sigterm_mid_crawl_exits_within_grace(tmp_path: Path, fake_site: F
     slow = next(n for n in snapshot.root.walk() if n.url.endswith("/slow?delay=20"))
     assert (slow.verdict, slow.reason) == (Verdict.SKIPPED, CUT_SHORT_REASON)
     assert (row.last_outcome, row.last_snapshot_id) == ("partial", info.snapshot_id)
+    assert row.next_run_at is not None and row.last_run_at is not None
+    assert row.next_run_at <= row.last_run_at  # cut short: due again at once, not 1 s on
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     lines = [json.loads(line) for line in daemon.text().splitlines() if line.startswith("{")]

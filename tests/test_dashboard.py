@@ -322,3 +322,42 @@ def test_healthz_reports_a_broken_database(tmp_path: Path) -> None:
         health = get(url + "/healthz")
         assert health.status_code == 503 and health.json()["status"] == "error"
         assert get(url + "/").status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"source": "file:///etc/passwd"}, "source must be an http(s) URL"),
+        ({"source": "/etc/passwd"}, "source must be an http(s) URL"),
+        ({"source": "https://news.example/a", "cron": "0 7 * * *"}, "cron schedules cannot"),
+        ({"source": "https://news.example/a", "every": "99999999999999999999d"}, "at most 366d"),
+    ],
+)
+def test_add_watch_refuses_what_it_cannot_honour(
+    server: str, form: dict[str, str], message: str
+) -> None:
+    before = get(server + "/").text.count("<tr>")
+    refused = httpx.post(server + "/watches", data={"token": TOKEN, **form}, timeout=10)
+    assert refused.status_code == 400 and message in " ".join(Elements(refused.text).text)
+    assert get(server + "/").text.count("<tr>") == before  # nothing was added
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (f"/snapshots/{2**63}", 404),
+        (f"/snapshots/{'9' * 5000}/export.json", 404),
+        (f"/diff?a=1&b={2**64}", 404),
+        ("/diff?a=1&b=%C2%B2", 400),
+        (f"/snapshots?limit={'9' * 30}", 400),
+    ],
+)
+def test_ids_beyond_the_database_range_are_not_server_errors(
+    server: str, path: str, status: int
+) -> None:
+    assert get(server + path).status_code == status
+
+
+def test_run_now_with_a_huge_id_is_a_bad_request(server: str) -> None:
+    form = {"token": TOKEN, "watch_id": str(2**70)}
+    assert httpx.post(server + "/run", data=form, timeout=10).status_code == 400

@@ -10,7 +10,14 @@ from apscheduler.triggers.cron import CronTrigger
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crawler.timing import add_jitter, format_every, next_run, parse_cron, parse_every
+from crawler.timing import (
+    MAX_EVERY,
+    add_jitter,
+    format_every,
+    next_run,
+    parse_cron,
+    parse_every,
+)
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -50,10 +57,18 @@ def test_format_every_spells_intervals_compactly(seconds: int, text: str) -> Non
     assert format_every(timedelta(seconds=seconds)) == text
 
 
-@given(st.integers(min_value=1, max_value=10**8))
+@given(st.integers(min_value=1, max_value=int(MAX_EVERY.total_seconds())))
 def test_format_every_round_trips_through_parse_every(seconds: int) -> None:
     every = timedelta(seconds=seconds)
     assert parse_every(format_every(every)) == every
+
+
+@pytest.mark.parametrize("text", ["367d", "3000000d", "99999999999999999999d", "9" * 30])
+def test_parse_every_refuses_intervals_beyond_its_bound(text: str) -> None:
+    with pytest.raises(ValueError, match=r"must be at most 366d") as info:
+        parse_every(text)
+    assert repr(text) in str(info.value)
+    assert parse_every("366d") == MAX_EVERY
 
 
 def test_format_every_rejects_empty_intervals() -> None:
@@ -72,6 +87,14 @@ def test_parse_cron_rejects_bad_expressions(expr: str) -> None:
     with pytest.raises(ValueError, match="invalid cron expression") as info:
         parse_cron(expr)
     assert "minute hour day month weekday" in str(info.value)
+
+
+@pytest.mark.parametrize("expr", ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 2,4,6 *"])
+def test_parse_cron_refuses_expressions_that_never_fire(expr: str) -> None:
+    with pytest.raises(ValueError, match="never fires") as info:
+        parse_cron(expr)
+    assert repr(expr) in str(info.value)
+    assert parse_cron("0 0 29 2 mon").get_next_fire_time(None, NOW) is not None  # rare, not never
 
 
 # -- interval ---------------------------------------------------------------------------------

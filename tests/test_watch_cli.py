@@ -36,10 +36,17 @@ def crawler(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tup
     return (code if isinstance(code, int) else 1), out, err
 
 
-def test_watch_add_list_remove(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_watch_add_list_remove(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "story.md").write_text("# Story\n")
     code, out, _ = crawler(config, capsys, "watch", "add", "story.md", "--every", "6h")
     assert code == 0 and out.startswith("added watch 1: every 6h, next run ")
-    code, out, _ = crawler(config, capsys, "watch", "add", "story.md", "--every", "360m")
+    code, out, _ = crawler(config, capsys, "watch", "add", "./story.md", "--every", "360m")
     assert code == 0 and out.startswith("unchanged watch 1: every 6h")
     code, out, _ = crawler(config, capsys, "watch", "add", "story.md", "--cron", "0 7 * * *")
     assert code == 0 and out.startswith("updated watch 1: cron 0 7 * * *, next run ")
@@ -53,6 +60,7 @@ def test_watch_add_list_remove(config: Path, capsys: pytest.CaptureFixture[str])
     header, first, second = out.splitlines()
     assert header.split("\t")[:3] == ["id", "schedule", "depth"]
     assert first.split("\t")[:5] == ["1", "cron 0 7 * * *", "-", "-", "never run"]
+    assert first.endswith(f"\t{tmp_path / 'story.md'}")  # stored as an absolute path
     assert second.split("\t")[:3] == ["2", "every 1d", "2"]
     assert second.endswith("\thttps://news.example/a")
 
@@ -66,6 +74,9 @@ def test_watch_add_list_remove(config: Path, capsys: pytest.CaptureFixture[str])
     ("args", "message"),
     [
         (["--every", "soon"], "invalid interval 'soon'"),
+        (["--every", "3000000d"], "invalid interval '3000000d': must be at most 366d"),
+        (["--every", "99999999999999999999d"], "must be at most 366d"),
+        (["--cron", "0 0 30 2 *"], "invalid cron expression '0 0 30 2 *': it never fires"),
         (["--cron", "at seven"], "invalid cron expression"),
         (["--every", "1h", "--cron", "0 7 * * *"], "exactly one of --every and --cron"),
         ([], "exactly one of --every and --cron"),
@@ -75,9 +86,72 @@ def test_watch_add_rejects_bad_schedules(
     config: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     code, _, err = crawler(config, capsys, "watch", "add", "story.md", *args)
-    assert code == 3 and message in err
+    assert code == 3 and message in err and "Traceback" not in err
     code, out, err = crawler(config, capsys, "watch", "list")
     assert code == 0 and out == "" and "No watches" in err
+
+
+def test_watch_add_stores_files_by_absolute_path(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, every in (("a", "1h"), ("b", "2h")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "art.txt").write_text("http://news.example/x\n")
+        monkeypatch.chdir(tmp_path / name)
+        code, out, _ = crawler(config, capsys, "watch", "add", "art.txt", "--every", every)
+        assert code == 0 and out.startswith("added watch "), out  # two files, two watches
+    sources = [
+        line.split("\t")[-1] for line in crawler(config, capsys, "watch", "list")[1].splitlines()
+    ]
+    assert sources[1:] == [str(tmp_path / "a" / "art.txt"), str(tmp_path / "b" / "art.txt")]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("missing.txt", "missing.txt: no such file"),
+        ("ftp://x/y", "unsupported source 'ftp://x/y'"),
+        ("javascript:alert(1)//http://x/", "unsupported source 'javascript:alert(1)"),
+        ("file:///etc/passwd", "unsupported source 'file:///etc/passwd'"),
+        ("http:///no-host", "unsupported source"),
+    ],
+)
+def test_watch_add_refuses_sources_that_cannot_work(
+    config: Path, capsys: pytest.CaptureFixture[str], source: str, message: str
+) -> None:
+    code, _, err = crawler(config, capsys, "watch", "add", source, "--every", "1h")
+    assert code == 3 and message in err and "SOURCE" in err
+    assert crawler(config, capsys, "watch", "list")[1] == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["watch", "remove", "9" * 25], ["watch", "remove", "0"], ["diff", "1", str(2**63)]],
+)
+def test_ids_beyond_the_database_range_are_bad_arguments(
+    config: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    code, _, err = crawler(config, capsys, *args)
+    assert code == 3 and "is not in the range" in err and "Traceback" not in err
+
+
+def test_watch_list_shows_config_watches_not_stored_yet(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with config.open("a") as out:
+        out.write('[[watch]]\nsource = "art.txt"\nevery = "90m"\ndepth = 0\n')
+    code, out, _ = crawler(config, capsys, "watch", "list")
+    assert code == 0
+    assert out.splitlines()[1].split("\t") == [
+        "-", "every 1h30m", "0", "-", "in config, not stored yet", "-", str(tmp_path / "art.txt"),
+    ]  # fmt: skip
 
 
 async def test_history_and_diff(

@@ -131,17 +131,44 @@ def test_upsert_by_source_keeps_or_moves_the_next_run(store: Store) -> None:
     assert len(list_watches(store)) == 1
 
 
-def test_config_watches_are_upserted_and_checked_first(store: Store) -> None:
+def test_config_watches_are_upserted_and_checked_first(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     good = WatchConfig(source="a.md", every="6h")
-    cron = WatchConfig(source="b.md", cron="0 7 * * *", depth=0)
-    assert [w.source for w in sync_config_watches(store, [good, cron], T0)] == ["a.md", "b.md"]
+    cron = WatchConfig(source="https://b.example/story", cron="0 7 * * *", depth=0)
+    synced = [w.source for w in sync_config_watches(store, [good, cron], T0)]
+    assert synced == [str(tmp_path / "a.md"), "https://b.example/story"]  # a file: absolute
     assert sync_config_watches(store, [good, cron], T0 + timedelta(hours=1)) == []
-    bad = WatchConfig(source="c.md", every="soon")
-    with pytest.raises(ConfigError, match=r"watch\[1\] \(c.md\): invalid interval 'soon'"):
-        sync_config_watches(store, [good, bad], T0)
-    with pytest.raises(ConfigError, match="exactly one of 'every' and 'cron'"):
-        sync_config_watches(store, [WatchConfig(source="d.md")], T0)
-    assert [w.source for w in list_watches(store)] == ["a.md", "b.md"]
+    bad = WatchConfig(source="ftp://c.example/story.md", every="1h")
+    with pytest.raises(ConfigError, match=r"^x.toml: watch\[1\] \(ftp://c.example/story.md\): "):
+        sync_config_watches(store, [good, bad], T0, origin="x.toml")
+    with pytest.raises(ValueError, match="exactly one of 'every' and 'cron'"):
+        WatchConfig(source="d.md")
+    assert [w.source for w in list_watches(store)] == synced
+
+
+def test_the_config_owns_the_watches_it_declares_and_no_others(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    kept, dropped = WatchConfig(source="a.md", every="6h"), WatchConfig(source="b.md", every="1h")
+    by_hand, _ = upsert_watch(store, str(tmp_path / "c.md"), now=T0, every=timedelta(hours=1))
+    sync_config_watches(store, [kept, dropped], T0)
+    # The entry for b.md leaves the config: its watch stops; c.md (added by hand) is untouched.
+    [gone] = sync_config_watches(store, [kept], T0 + timedelta(minutes=1))
+    assert gone.source == str(tmp_path / "b.md") and not gone.enabled
+    rows = {w.source: w for w in list_watches(store)}
+    assert [w.source for w in list_watches(store, enabled_only=True)] == [
+        by_hand.source,
+        str(tmp_path / "a.md"),
+    ]
+    assert not rows[by_hand.source].from_config and rows[str(tmp_path / "a.md")].from_config
+    assert sync_config_watches(store, [], T0)[0].source == str(tmp_path / "a.md")
+    assert [w.source for w in list_watches(store, enabled_only=True)] == [by_hand.source]
+    # Declared again, a watch comes back as it was (same id, same schedule).
+    [back] = sync_config_watches(store, [dropped], T0 + timedelta(minutes=2))
+    assert (back.watch_id, back.enabled, back.every) == (gone.watch_id, True, timedelta(hours=1))
 
 
 # -- timelines -----------------------------------------------------------------------------------
@@ -343,3 +370,33 @@ def corrupt(database: Path) -> None:
     for leftover in database.parent.glob(database.name + "-*"):
         leftover.unlink()
     database.write_bytes(b"this is not a database\n" * 512)
+
+
+@pytest.mark.parametrize("daemon", [True, False], ids=["daemon", "cluster-worker"])
+async def test_a_run_cut_short_stays_due(tmp_path: Path, fake_site: FakeSite, daemon: bool) -> None:
+    import asyncio
+
+    from crawler.fetch import Fetcher
+
+    settings = run_settings(tmp_path)
+    article = tmp_path / "slow.md"
+    article.write_text(f"# Story\n\n- [slow]({fake_site.url('/slow?delay=20')})\n")
+    with Store.open(settings.store.url()) as store:
+        watch = add_watch(store, str(article), now=T0, every=timedelta(days=1))
+        async with Fetcher(settings.fetch) as fetcher:
+            run = run_watch(watch, settings, store, fetcher, due_again_if_cut_short=daemon)
+            task = asyncio.create_task(run)
+            for _ in range(100):  # until the slow request is under way (at most 10 s)
+                if fake_site.in_flight:
+                    break
+                await asyncio.sleep(0.1)
+            task.cancel()  # what the daemon's drain does at shutdown
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+        row = get_watch(store, watch.watch_id)
+    assert row is not None and row.last_outcome == Outcome.PARTIAL.value
+    assert row.last_snapshot_id is not None and row.last_run_at is not None
+    if daemon:
+        assert row.next_run_at == watch.next_run_at == T0  # due as it was: not a day later
+    else:  # a cluster worker: its next run is a new due time, which the dispatcher queues
+        assert row.next_run_at is not None and row.next_run_at > row.last_run_at

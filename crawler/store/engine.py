@@ -142,7 +142,7 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 # The newest migration in migrations/versions (tests/test_store.py checks it against Alembic).
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 def _on_sqlite_begin(conn: Connection) -> None:

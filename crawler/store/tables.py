@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 # Stable constraint names, so later migrations can drop or alter them on both backends.
@@ -98,6 +99,8 @@ watches = Table(
     Column("last_outcome", String(20), nullable=True),
     # No foreign key: snapshots already point at watches, and a cycle would complicate migrations.
     Column("last_snapshot_id", Integer, nullable=True),
+    # Declared by a `[[watch]]` of the config file, which owns it (migration 0003).
+    Column("from_config", Boolean, nullable=False, default=False, server_default=false()),
     Index(None, "next_run_at"),
 )
 

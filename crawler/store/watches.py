@@ -1,8 +1,10 @@
 """Watches: articles re-checked on a schedule, kept in the `watches` table next to their snapshots.
 
 The daemon's memory lives here, so schedules survive a restart: `next_run_at` says when a
-watch runs next and `last_run_at` when it last started. Every function takes the `Store`
-and runs in its own short transaction; database errors leave as one-line `StoreError`s.
+watch runs next and `last_run_at` when it last started. `from_config` marks the watches a
+`[[watch]]` of the config file declared: config syncs own those, and only those. Every
+function takes the `Store` and runs in its own short transaction; database errors leave as
+one-line `StoreError`s.
 
 `timelines_for` turns a source's recent snapshots into `history.Timelines` in ONE query
 (not one per URL), which is what `history.apply_history` needs before a watch run ends.
@@ -27,6 +29,7 @@ from crawler.timing import format_every, next_run
 HISTORY_SNAPSHOTS = 20  # earlier snapshots read per run: streaks, flapping windows and margin
 URL_FILTER_MAX = 500  # above this many URLs, filter in Python (bound-parameter limits)
 FAILED = "failed"  # `last_outcome` of a run that produced no snapshot (bad source, store error)
+MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER is 64-bit (and binds no larger int): no id lies beyond
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class Watch:
     next_run_at: datetime | None = None
     last_outcome: str | None = None
     last_snapshot_id: int | None = None
+    from_config: bool = False
 
     @property
     def schedule(self) -> str:
@@ -72,6 +76,7 @@ def _watch(row: Row[Any]) -> Watch:
         next_run_at=row.next_run_at,
         last_outcome=row.last_outcome,
         last_snapshot_id=row.last_snapshot_id,
+        from_config=bool(row.from_config),
     )
 
 
@@ -125,14 +130,16 @@ def upsert_watch(
     every: timedelta | None = None,
     cron: str | None = None,
     depth: int | None = None,
+    from_config: bool = False,
 ) -> tuple[Watch, bool]:
     """Add a watch for `source`, or update the one there; True when anything was new or changed.
 
     A changed schedule moves `next_run_at` to what the new schedule says after the last run;
-    an unchanged one keeps it, so re-reading the config does not reset anybody's clock.
+    an unchanged one keeps it, so re-reading the config does not reset anybody's clock. The
+    watch is (re-)enabled and belongs to the config file exactly when `from_config` is set.
     """
     values = _schedule_values(every, cron)
-    wanted = {**values, "depth": depth, "enabled": True}
+    wanted = {**values, "depth": depth, "enabled": True, "from_config": from_config}
     with store.engine.connect().execution_options(**WRITE) as conn, conn.begin():
         stmt = select(watches).where(watches.c.source == source).order_by(watches.c.id).limit(1)
         row = conn.execute(stmt).first()
@@ -145,6 +152,20 @@ def upsert_watch(
             changes["next_run_at"] = next_run(every, cron, row.last_run_at, now)
         stmt_update = update(watches).where(watches.c.id == row.id).values(**changes)
         return _watch(conn.execute(stmt_update.returning(watches)).one()), True
+
+
+@guarded
+def disable_config_watches(store: Store, declared: Collection[str]) -> list[Watch]:
+    """Disable the enabled watches the config declared before but no longer lists."""
+    stmt = (
+        update(watches)
+        .where(watches.c.from_config.is_(True), watches.c.enabled.is_(True))
+        .where(watches.c.source.not_in(sorted(declared)))
+        .values(enabled=False)
+        .returning(watches)
+    )
+    with store.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        return sorted((_watch(row) for row in conn.execute(stmt)), key=lambda w: w.watch_id)
 
 
 @guarded

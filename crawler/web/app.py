@@ -29,7 +29,9 @@ from crawler.history import diff_snapshots, render_diff
 from crawler.model import Snapshot
 from crawler.report import render, render_bytes
 from crawler.report.html import CSP, render_html
+from crawler.sources import is_url_source
 from crawler.store import Store
+from crawler.store.watches import MAX_ROW_ID
 from crawler.web import pages, queries
 from crawler.web.metrics import CONTENT_TYPE, render_metrics
 
@@ -147,6 +149,8 @@ class Dashboard:
 
     async def load(self, raw_id: str) -> Snapshot:
         """The stored snapshot `raw_id`; 404 when there is none, 400 when it is not a number."""
+        if _is_number(raw_id) and not _fits(raw_id):
+            raise web.HTTPNotFound(text=f"no snapshot {raw_id}")  # no row has such an id
         snapshot_id = _int(raw_id, "snapshot id")
         info = await self.call(queries.snapshot_info, self.store, snapshot_id)
         if info is None:
@@ -171,11 +175,22 @@ class Dashboard:
 
     # -- actions -------------------------------------------------------------------------
     async def add_watch(self, request: web.Request) -> web.Response:
-        """POST /watches (source, every, token): add a watch."""
+        """POST /watches (source, every, token): add an interval watch of an http(s) URL.
+
+        Files are not for a web form (it would read the server's files), and a `cron` field
+        is refused rather than quietly ignored: cron watches are `crawler watch add --cron`.
+        """
         form = await self.authorize(request)
         source = str(form.get("source", "")).strip()
         if not source:
             raise web.HTTPBadRequest(text="source is required")
+        if not is_url_source(source):
+            raise web.HTTPBadRequest(text=f"source must be an http(s) URL, got {source!r}")
+        if str(form.get("cron", "")).strip():
+            raise web.HTTPBadRequest(
+                text="cron schedules cannot be added here: give 'every', "
+                "or use crawler watch add --cron"
+            )
         every = str(form.get("every", "")).strip() or None
         actions = self.require_actions()
         try:
@@ -214,10 +229,23 @@ class Dashboard:
 
 
 def _int(raw: str, what: str) -> int:
-    """A positive integer from a request, else 400."""
-    if not raw.isdigit():
+    """A non-negative integer from a request that fits a 64-bit id, else 400."""
+    if not _is_number(raw):
         raise web.HTTPBadRequest(text=f"{what} must be a positive integer")
+    if not _fits(raw):
+        raise web.HTTPBadRequest(text=f"{what} must be at most {MAX_ROW_ID}")
     return int(raw)
+
+
+def _is_number(raw: str) -> bool:
+    """ASCII digits only (`str.isdigit` also takes `²`, which `int` refuses)."""
+    return raw.isascii() and raw.isdigit()
+
+
+def _fits(raw: str) -> bool:
+    """Whether digits stay within MAX_ROW_ID (the length first: `int` refuses 5,000 digits)."""
+    digits = raw.lstrip("0")
+    return len(digits) <= len(str(MAX_ROW_ID)) and int(digits or "0") <= MAX_ROW_ID
 
 
 def _html(text: str, status: int = 200) -> web.Response:
