@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Coroutine, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
+    import asyncio
+
     from crawler.config import Settings
     from crawler.model import Snapshot
     from crawler.store import Store
@@ -39,6 +42,30 @@ pass_context = click.make_pass_decorator(Context)
 
 T = TypeVar("T")
 
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: what a shell reports for a process SIGTERM ended
+
+
+class CancelOnSigterm:
+    """A SIGTERM handler that cancels the main task once, as asyncio.Runner does for SIGINT.
+
+    A crawl cancelled so keeps what finished and is stored `partial`; a second SIGTERM while it
+    writes that down is ignored rather than cutting the last write short.
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def install(self, task: asyncio.Task[Any]) -> None:
+        """Cancel `task` on the running loop's first SIGTERM (until the loop closes)."""
+        import asyncio
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._cancel, task)
+
+    def _cancel(self, task: asyncio.Task[Any]) -> None:
+        if not self.received:
+            self.received = True
+            task.cancel()
+
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run(main)`, with main's result kept out of the event loop's main task.
@@ -47,15 +74,28 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     handler, a partial holding the main task; the signal module tries `Handlers(handler)`,
     whose error message is the repr of that task, and so of its result: a whole snapshot tree
     turned into text to be thrown away, twice (some 10 ms per 2,000 nodes).
+
+    SIGINT cancels main and ends in KeyboardInterrupt (asyncio.Runner's doing); SIGTERM cancels
+    main too, then says so in one line and exits with EXIT_TERMINATED.
     """
     import asyncio
 
     box: list[T] = []
+    sigterm = CancelOnSigterm()
 
     async def wrapper() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        sigterm.install(task)
         box.append(await main)
 
-    asyncio.run(wrapper())
+    try:
+        asyncio.run(wrapper())
+    except asyncio.CancelledError:
+        if not sigterm.received:
+            raise
+        click.echo("crawler: terminated", err=True)
+        raise SystemExit(EXIT_TERMINATED) from None
     return box[0]
 
 

@@ -1,7 +1,9 @@
 """Crash recovery: who owns a running snapshot, and what an interrupted crawl already finished.
 
 A crawl records its owner (host and pid) when it begins; a later start marks snapshots whose
-owner is gone as `partial` and reuses their finished nodes instead of fetching them again.
+owner is gone as `partial`. A crawl cut short (Ctrl-C, SIGTERM, a deadline) is stored `partial`
+too, its unfinished nodes skipped with CUT_SHORT_REASON. Either way, the next crawl of the same
+source reuses the finished nodes instead of fetching them again.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ import socket
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from crawler.model import FetchResult, Flag, Node, Outcome, Relation, Verdict
+from crawler.model import DuplicateKind, FetchResult, Node, Outcome, Relation, Verdict
 
 if TYPE_CHECKING:
     from crawler.store import SnapshotInfo, Store
 
 RESUME_WINDOW_SECONDS = 24 * 3600  # an interrupted crawl younger than this is resumed
 STALE_AFTER_SECONDS = 6 * 3600  # another machine's "running" crawl is believed this long
+CUT_SHORT_REASON = "not checked: the crawl was cut short"
 
 ANSWER_FIELDS = (
     "verdict",
@@ -64,18 +67,24 @@ def is_crawl_alive(info: SnapshotInfo, *, stale_after: float = STALE_AFTER_SECON
 
 
 def resumable_nodes(store: Store, source: str, now: datetime) -> dict[str, Node]:
-    """Finished nodes of this source's latest crawl, if a crash interrupted it recently."""
+    """Finished nodes of this source's latest crawl, if it was interrupted recently."""
     latest = store.list_snapshots(source, limit=1)
     if not latest:
         return {}
     info = latest[0]
-    interrupted = info.outcome == Outcome.PARTIAL.value and info.finished_at is None
-    if not interrupted or (now - info.started_at).total_seconds() > RESUME_WINDOW_SECONDS:
+    recent = (now - info.started_at).total_seconds() <= RESUME_WINDOW_SECONDS
+    if info.outcome is not Outcome.PARTIAL or not recent:
         return {}
-    return {
-        n.normalized_url: n
-        for n in store.saved_nodes(info.snapshot_id)
-        if n.relation is not Relation.ROOT
-        and Flag.DUPLICATE not in n.flags
-        and (n.attempts > 0 or n.verdict is not Verdict.SKIPPED)
-    }
+    saved = store.saved_nodes(info.snapshot_id)
+    if info.finished_at is not None and not any(n.reason == CUT_SHORT_REASON for n in saved):
+        return {}  # finished, partial only for its page limit: not interrupted
+    return {n.normalized_url: n for n in saved if is_reusable(n)}
+
+
+def is_reusable(node: Node) -> bool:
+    """Whether a saved node holds an answer of its own: fetched (or judged without a fetch),
+    not skipped untried and not a repeat of an earlier node's URL. A duplicate by redirect
+    or canonical was fetched itself; the next crawl marks it again."""
+    repeat = node.duplicate_kind in (DuplicateKind.EXACT, DuplicateKind.NORMALIZED)
+    untried = node.attempts == 0 and node.verdict is Verdict.SKIPPED
+    return node.relation is not Relation.ROOT and not repeat and not untried

@@ -1,8 +1,9 @@
 """Hard stops and faults, with the real CLI in a child process: nothing lost, nothing corrupted.
 
 - `kill -9` mid-crawl: the SQLite store opens, passes integrity_check, keeps the nodes flushed so
-  far and shows the snapshot `running`, which `Store.recover_interrupted()` turns `partial`;
-  running the same crawl again does not refetch what finished.
+  far (a second's worth at most, not a batch) and shows the snapshot `running`, which
+  `Store.recover_interrupted()` turns `partial` with the summary of those nodes; running the
+  same crawl again does not refetch what finished. (Ctrl-C and SIGTERM: tests/test_interrupt.py.)
 - Disk full (RLIMIT_FSIZE on the child: writes past the limit fail with EFBIG) and a database
   locked by another process: a one-line error and a non-zero exit, never a snapshot shown complete.
 - A bad config file: exit 3 and a message naming the file and the key; nothing starts.
@@ -27,12 +28,13 @@ import pytest
 
 from crawler.model import Outcome
 from crawler.store import Store
+from crawler.storewriter import FLUSH_NODES
 from tests.fakesite import FakeSite, fake_site_fixture  # noqa: F401
 from tests.hostile import HostileServer, cli_env, hostile_fixture, run_cli  # noqa: F401
 
 pytestmark = pytest.mark.timeout(180)
 
-SLOW_LINKS = 400  # nodes are flushed 200 at a time: the kill lands after the first batch
+SLOW_LINKS = 400  # more than a batch (FLUSH_NODES): a kill lands before all are written
 SLOW_DELAY = 0.3
 
 
@@ -72,7 +74,7 @@ def one_line_error(stderr: str) -> str:
 
 @pytest.fixture
 def killed_crawl(tmp_path: Path, fake_site: FakeSite) -> Iterator[tuple[Path, Path, FakeSite]]:
-    """A CLI crawl SIGKILLed once its first batch of nodes is committed."""
+    """A CLI crawl SIGKILLed once its first fetched nodes are committed (after the root)."""
     article = slow_article(tmp_path, fake_site)
     proc = subprocess.Popen(
         [sys.executable, "-m", "crawler", "crawl", str(article), "--allow-private"],
@@ -83,7 +85,7 @@ def killed_crawl(tmp_path: Path, fake_site: FakeSite) -> Iterator[tuple[Path, Pa
     )
     try:
         deadline = time.monotonic() + 60
-        while saved_node_count(db_path(tmp_path)) == 0:
+        while saved_node_count(db_path(tmp_path)) <= 1:
             assert proc.poll() is None, "the crawl ended before it could be killed"
             assert time.monotonic() < deadline, "no batch of nodes was committed in 60 s"
             time.sleep(0.1)
@@ -104,24 +106,30 @@ def test_sigkill_leaves_a_consistent_store(killed_crawl: tuple[Path, Path, FakeS
         (info,) = store.list_snapshots()
         assert info.outcome is Outcome.RUNNING and info.finished_at is None
         saved = store.saved_nodes(info.snapshot_id)
-        assert 1 < len(saved) < SLOW_LINKS + 1, len(saved)  # the root and a batch, not all
+        # Written within a second of finishing, not once a batch of FLUSH_NODES was full.
+        assert 1 < len(saved) < FLUSH_NODES, len(saved)
         loaded = store.load_snapshot(info.snapshot_id)
         assert len(loaded.root.walk()) == len(saved) and loaded.root.url == str(article)
         assert store.recover_interrupted() == [info.snapshot_id]
-        assert store.list_snapshots()[0].outcome is Outcome.PARTIAL
+        (recovered,) = store.list_snapshots()
+        assert recovered.outcome is Outcome.PARTIAL
+        assert recovered.summary == loaded.summary() and recovered.summary["nodes"] == len(saved)
         assert store.recover_interrupted() == []
 
 
 def test_store_is_usable_after_sigkill(
     tmp_path: Path, killed_crawl: tuple[Path, Path, FakeSite]
 ) -> None:
-    article, _path, _ = killed_crawl
+    article, path, _ = killed_crawl
+    with Store.open(f"sqlite:///{path}") as store:
+        killed = len(store.saved_nodes(store.list_snapshots()[0].snapshot_id))
     done = run_cli(["crawl", str(article), "--allow-private", "--format", "json"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcome"] == "complete"
     listed = run_cli(["snapshots"], tmp_path)
-    outcomes = [line.split("\t")[2] for line in listed.stdout.splitlines()]
-    assert sorted(outcomes) == ["complete", "partial"]  # the killed run is recovered on start
+    rows = sorted(line.split("\t")[2:4] for line in listed.stdout.splitlines())
+    # The killed run is recovered on start, its summary counted from the nodes it saved.
+    assert rows == [["complete", f"{SLOW_LINKS + 1} nodes"], ["partial", f"{killed} nodes"]]
 
 
 def test_rerun_does_not_refetch_finished_nodes(

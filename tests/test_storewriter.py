@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 import crawler.storewriter as storewriter
 from crawler.config import load_settings
 from crawler.crawl import run_crawl
-from crawler.model import Outcome, Relation
+from crawler.model import Node, Outcome, Relation
 from crawler.store import Store
 from crawler.storewriter import StoreWriter
 from tests.fakesite import ARTICLE, FakeSite
@@ -106,3 +109,57 @@ async def test_a_full_batch_schedules_one_write(
         writer.close()
         for task in spawned:
             task.cancel()
+
+
+def _node(key: int) -> Node:
+    return Node(
+        url=f"u{key}", normalized_url=f"u{key}", relation=Relation.REFERENCE, depth=1, key=key
+    )
+
+
+async def test_a_waiting_node_is_written_within_flush_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch far from full is written FLUSH_SECONDS after its first node: a crash (kill -9
+    included) loses a moment of work, not a batch."""
+    monkeypatch.setattr(storewriter, "FLUSH_SECONDS", 0.05)
+    with Store.open(f"sqlite:///{tmp_path / 'crawler.db'}") as store:
+        writer = StoreWriter(store, keep_bodies=False)
+        writer.snapshot_id = store.begin_snapshot("article.txt", datetime.now(UTC))
+        async with asyncio.TaskGroup() as group:
+            writer.spawn = group.create_task
+            writer.add_node(_node(1))
+            for _ in range(250):  # 5 s at most
+                if store.saved_nodes(writer.snapshot_id):
+                    break
+                await asyncio.sleep(0.02)
+            writer.spawn = None
+        writer.close()
+        assert [n.key for n in store.saved_nodes(writer.snapshot_id)] == [1]
+
+
+async def test_a_write_cancelled_while_it_waits_for_the_store_thread_still_happens(
+    tmp_path: Path,
+) -> None:
+    """The crawl cancelled (SIGTERM) while a write that took the batch waits behind another
+    store call: the batch is still written, before the crawl's last write."""
+    with Store.open(f"sqlite:///{tmp_path / 'crawler.db'}") as store:
+        writer = StoreWriter(store, keep_bodies=False)
+        writer.snapshot_id = store.begin_snapshot("article.txt", datetime.now(UTC))
+        gate = threading.Event()
+        busy = asyncio.ensure_future(writer.call(gate.wait, 10))  # a lookup holds the thread
+        writer.add_node(_node(1))
+        flushing = asyncio.ensure_future(writer.flush())
+        for _ in range(100):
+            if not writer.batch.nodes:  # the write took the batch and waits for the thread
+                break
+            await asyncio.sleep(0)
+        flushing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flushing
+        gate.set()
+        await busy
+        writer.add_node(_node(2))
+        await writer.flush()  # the crawl's last write
+        writer.close()
+        assert [n.key for n in store.saved_nodes(writer.snapshot_id)] == [1, 2]

@@ -132,7 +132,8 @@ class Store(BodyStore, FetchHistory):
 
     @guarded
     def recover_interrupted(self, alive: Callable[[SnapshotInfo], bool] | None = None) -> list[int]:
-        """Mark snapshots left "running" by a crash as "partial"; return their ids.
+        """Mark snapshots left "running" by a crash as "partial", with the summary of the nodes
+        they saved; return their ids.
 
         `alive` says whether a running snapshot's crawl is still under way (in another
         process, say); those are left alone. Without it every running snapshot counts as
@@ -141,14 +142,24 @@ class Store(BodyStore, FetchHistory):
         running = select(snapshots).where(snapshots.c.outcome == Outcome.RUNNING.value)
         with self._write() as conn, conn.begin():
             infos = [_info(row) for row in conn.execute(running)]
-            ids = [i.snapshot_id for i in infos if alive is None or not alive(i)]
-            if ids:
+            crashed = [i for i in infos if alive is None or not alive(i)]
+            for info in crashed:
                 conn.execute(
                     update(snapshots)
-                    .where(snapshots.c.id.in_(ids), snapshots.c.outcome == Outcome.RUNNING.value)
-                    .values(outcome=Outcome.PARTIAL.value)
+                    .where(
+                        snapshots.c.id == info.snapshot_id,
+                        snapshots.c.outcome == Outcome.RUNNING.value,
+                    )
+                    .values(outcome=Outcome.PARTIAL.value, summary=self._summary(conn, info))
                 )
-            return sorted(ids)
+            return sorted(i.snapshot_id for i in crashed)
+
+    def _summary(self, conn: Connection, info: SnapshotInfo) -> dict[str, int]:
+        """The summary of a snapshot's saved nodes ({} when none were saved)."""
+        root = build_tree(self._nodes(conn, info.snapshot_id))
+        if root is None:
+            return {}
+        return Snapshot(source=info.source, started_at=info.started_at, root=root).summary()
 
     @guarded
     def load_snapshot(self, snapshot_id: int) -> Snapshot:
