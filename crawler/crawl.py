@@ -41,7 +41,14 @@ from crawler.model import (
     Verdict,
 )
 from crawler.previous import PreviousFetches
-from crawler.resume import ANSWER_FIELDS, is_crawl_alive, owner_info, result_of, resumable_nodes
+from crawler.resume import (
+    ANSWER_FIELDS,
+    CUT_SHORT_REASON,
+    is_crawl_alive,
+    owner_info,
+    result_of,
+    resumable_nodes,
+)
 from crawler.soft404 import SiteProbe
 from crawler.sources import Article, is_url_source, read_source
 from crawler.storewriter import StoreWriter
@@ -65,7 +72,6 @@ VISITS_PER_HOST_SLOT = 4
 REPEATED_FIELDS = tuple(
     f for f in ANSWER_FIELDS if f not in ("attempts", "elapsed_ms", "etag", "last_modified")
 )
-CUT_SHORT_REASON = "not checked: the crawl was cut short"
 
 
 Progress = Callable[[int, int], None]  # told nodes finished and nodes known so far
@@ -244,6 +250,8 @@ class Crawl:
         for name in REPEATED_FIELDS:
             setattr(node, name, getattr(first, name))
         node.redirects = list(first.redirects)
+        if not first.redirects and first.final_url is not None:
+            node.final_url = node.url  # no redirect to show: the answer came from this URL's twin
         if Flag.DEAD in first.flags:
             node.add_flag(Flag.DEAD)
         self._finish(node)

@@ -83,6 +83,9 @@ async def test_text_article_verdicts_and_duplicates(
     assert dead[1].verdict is Verdict.DEAD
     tracked = nodes["/news/target.html?utm_source=x#frag"][0]
     assert tracked.duplicate_kind == DuplicateKind.NORMALIZED
+    # A repeat of an unredirected URL shows no redirect it never made (its final URL is its own).
+    assert (tracked.final_url, tracked.redirects) == (tracked.url, [])
+    assert dead[1].final_url == dead[1].url
     assert nodes["/canon-b.html"][0].duplicate_kind == DuplicateKind.CANONICAL
     assert nodes["/redirect-final-a"][0].duplicate_kind == DuplicateKind.REDIRECT
     assert nodes["/redirect-final-a"][0].duplicate_of == nodes["/news/target.html"][0].url

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, event, func, insert
 from sqlalchemy import select as sql_select
 from sqlalchemy.exc import OperationalError
 
-from crawler.errors import StoreError
+from crawler.errors import ConfigError, StoreError
 from crawler.model import Flag, Hop, Node, Outcome, Relation, Verdict
 from crawler.store import Store
 from crawler.store.engine import HEAD_REVISION, alembic_config
@@ -639,3 +639,9 @@ def test_opening_a_current_store_does_not_load_alembic(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_unsupported_database_is_refused_before_its_driver_loads() -> None:
+    # The URL may come from elsewhere than the config file (`crawler worker --database-url`).
+    with pytest.raises(ConfigError, match=r"unsupported database mysql://u:\*\*\*@h/x"):
+        Store.open("mysql://u:secret@h/x")
