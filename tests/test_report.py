@@ -302,6 +302,12 @@ def test_summary_line() -> None:
     )
     snap.finished_at = T0 + timedelta(seconds=125)
     assert render_summary(snap).endswith("(2 min 05 s)")
+    for ref in refs:  # one dead URL cited twice, and another: 3 dead nodes, 2 dead URLs
+        ref.verdict = Verdict.DEAD
+    refs[2].normalized_url = refs[1].normalized_url
+    assert " · 3 dead (2 URLs) · " in render_summary(snap)
+    refs[2].normalized_url = "https://x.example/other"
+    assert " · 3 dead · " in render_summary(snap)
 
 
 def test_inconclusive_sentence() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from crawler.model import Flag, Node, Outcome, Snapshot
+from crawler.model import Flag, Node, Outcome, Snapshot, Verdict
 from crawler.urls import redact_url
 
 INCONCLUSIVE_SENTENCE = (
@@ -58,13 +58,19 @@ def render_summary(snapshot: Snapshot) -> str:
     parts = [
         _plural(counts["references"], "reference"),
         _plural(counts["nodes"], "node"),
-        f"{counts['dead']} dead",
+        _dead(snapshot, counts["dead"]),
         _plural(counts["duplicates"], "duplicate"),
         f"outcome {outcome_label(snapshot)}",
     ]
     line = " · ".join(parts)
     seconds = duration_seconds(snapshot)
     return line if seconds is None else f"{line} ({format_duration(seconds)})"
+
+
+def _dead(snapshot: Snapshot, count: int) -> str:
+    """`4 dead`, or `4 dead (2 URLs)` when some dead nodes repeat a URL cited already."""
+    urls = {n.normalized_url for n in snapshot.root.walk() if n.verdict is Verdict.DEAD}
+    return f"{count} dead" if len(urls) == count else f"{count} dead ({_plural(len(urls), 'URL')})"
 
 
 def _plural(count: int, noun: str) -> str:
