@@ -25,7 +25,8 @@ from crawler.report import (
     snapshot_from_dict,
     snapshot_to_dict,
 )
-from crawler.report.common import INCONCLUSIVE_SENTENCE
+from crawler.report.common import INCONCLUSIVE_SENTENCE, redirect_chain
+from crawler.report.html import render_html
 from crawler.report.jsonfmt import iter_json
 from crawler.report.markdown import escape_markdown
 
@@ -402,3 +403,18 @@ def test_json_in_pieces_is_the_same_text_as_one_dump() -> None:
     assert text == render_json(snap)
     assert "</script>" not in text
     assert json.loads(text) == snapshot_to_dict(snap)
+
+
+def test_redirect_chain_shows_each_answer_once() -> None:
+    hops = [Hop("http://a.example/1", 301), Hop("http://a.example/2", 302)]
+    followed = make_node("http://a.example/1", Relation.REFERENCE, 1, 1, redirects=hops)
+    followed.final_url, followed.status_code = "http://a.example/3", 200
+    assert redirect_chain(followed) == "301 → 302 → 200"
+    # Given up at the second hop (too many redirects): its 302 is the last answer, not twice.
+    refused = make_node("http://a.example/1", Relation.REFERENCE, 1, 1, redirects=hops)
+    refused.final_url, refused.status_code = "http://a.example/2", 302
+    assert redirect_chain(refused) == "301 → 302"
+    root = make_node("a.md", Relation.ROOT, 0, 0)
+    root.children = [refused]
+    html = render_html(Snapshot("a.md", T0, root, Outcome.COMPLETE, T0))
+    assert "301 → 302<" in html and "302 → 302" not in html

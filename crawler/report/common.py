@@ -100,11 +100,14 @@ def truncate(text: str, width: int) -> str:
 
 
 def redirect_chain(node: Node) -> str | None:
-    """The statuses along a redirect chain, compactly: `301 → 302 → 200`; None without hops."""
+    """The statuses along a redirect chain, compactly: `301 → 302 → 200`; None without hops.
+
+    A chain given up on (too long, a loop, a bad location) ends at its last hop's status."""
     if not node.redirects:
         return None
     codes = [str(hop.status_code) for hop in node.redirects]
-    codes.append("—" if node.status_code is None else str(node.status_code))
+    if node.final_url != node.redirects[-1].url:  # else the chain was refused at its last hop
+        codes.append("—" if node.status_code is None else str(node.status_code))
     return " → ".join(codes)
 
 

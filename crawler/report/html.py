@@ -33,6 +33,7 @@ from crawler.report.common import (
     format_duration,
     number_nodes,
     outcome_label,
+    redirect_chain,
     render_summary,
 )
 
@@ -285,9 +286,7 @@ def node_line(node: Node, number: int) -> str:
 
 def _status(node: Node) -> str:
     """The status code, or the chain of codes for a redirected node, or a dash."""
-    if node.redirects:
-        return " → ".join([str(h.status_code) for h in node.redirects] + [_code(node.status_code)])
-    return _code(node.status_code)
+    return redirect_chain(node) or _code(node.status_code)
 
 
 def _code(status: int | None) -> str:
