@@ -3,8 +3,8 @@
 The crawler with `[fetch] transport = "aiohttp"` (httpx over the crawl's own aiohttp
 transport, the default) and `"httpx"` (httpx's own transport), the crawler with `retries = 0`
 (what honouring Retry-After costs on the p1-p99 rate), and the raw loops, each at several
-concurrencies; runs are interleaved like the main bench. HTTP/2 is not measured: the fake
-web is plain HTTP on loopback, and h2 needs TLS (ALPN) or prior knowledge.
+concurrencies; runs are interleaved like the main bench. HTTP/2 needs TLS (ALPN), which the
+fake web does not speak: `python -m bench.h2` measures it apart.
 
     python -m bench.variants --runs 3 --concurrency 64,256
 """
