@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from crawler.cliutil import (
+    ROW_ID,
     Context,
     check_output,
     freeze_startup_heap,
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_ERROR, EXIT_DEAD, EXIT_CONFIG = 0, 1, 2, 3
 OUTPUT_FORMATS = ("tree", "json", "markdown", "html", "csv", "junit", "warc")
 KINDS = ("text", "html", "markdown")
-# A stored id is a signed 64-bit integer (SQLite INTEGER); a larger one is a bad argument.
-SNAPSHOT_ID = click.IntRange(1, 2**63 - 1)
 OUTPUT_HINT = "'-o' / '--output'"
 
 allow_private_option = click.option(
@@ -259,7 +258,7 @@ def _read_article(source: str, kind: SourceKind | None, settings: Settings) -> A
 
 
 @cli.command()
-@click.argument("snapshot_id", type=SNAPSHOT_ID)
+@click.argument("snapshot_id", type=ROW_ID)
 @click.option(
     "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default="tree", show_default=True
 )

@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from crawler.cliutil import Context, freeze_startup_heap, open_store, pass_context
+from crawler.cliutil import ROW_ID, Context, freeze_startup_heap, open_store, pass_context
 
 if TYPE_CHECKING:
     from crawler.config import Settings
     from crawler.store.watches import Watch
 
 LOG_FORMATS = ("kv", "json")
-ROW_ID = click.IntRange(1, 2**63 - 1)  # store.watches.MAX_ROW_ID, without importing the store
 
 
 @click.group()

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from crawler.model import MAX_ROW_ID
+
 if TYPE_CHECKING:
     import asyncio
 
@@ -42,6 +44,8 @@ pass_context = click.make_pass_decorator(Context)
 
 T = TypeVar("T")
 
+# A snapshot or watch id as an argument: a larger one is a bad argument, not a database error.
+ROW_ID = click.IntRange(1, MAX_ROW_ID)
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143: what a shell reports for a process SIGTERM ended
 
 

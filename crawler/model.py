@@ -12,6 +12,9 @@ from enum import StrEnum
 from typing import overload
 
 SCHEMA_ID = "crawler.snapshot/1"
+# Snapshot and watch ids are INTEGER columns: 32-bit in PostgreSQL (64 in SQLite). A larger id
+# names nothing in either store, and PostgreSQL refuses to compare with one.
+MAX_ROW_ID = 2**31 - 1
 
 
 class Verdict(StrEnum):

@@ -346,6 +346,7 @@ def test_add_watch_refuses_what_it_cannot_honour(
     ("path", "status"),
     [
         (f"/snapshots/{2**63}", 404),
+        (f"/snapshots/{2**31}", 404),
         (f"/snapshots/{'9' * 5000}/export.json", 404),
         (f"/diff?a=1&b={2**64}", 404),
         ("/diff?a=1&b=%C2%B2", 400),

@@ -129,7 +129,15 @@ def test_watch_add_refuses_sources_that_cannot_work(
 
 @pytest.mark.parametrize(
     "args",
-    [["watch", "remove", "9" * 25], ["watch", "remove", "0"], ["diff", "1", str(2**63)]],
+    [
+        ["watch", "remove", "9" * 25],
+        ["watch", "remove", "0"],
+        ["diff", "1", str(2**63)],
+        # PostgreSQL's INTEGER ends at 2**31 - 1: beyond it an id is refused, not a database error.
+        ["show", str(2**31)],
+        ["diff", str(2**31), "1"],
+        ["watch", "remove", str(2**31)],
+    ],
 )
 def test_ids_beyond_the_database_range_are_bad_arguments(
     config: Path, capsys: pytest.CaptureFixture[str], args: list[str]

@@ -29,7 +29,6 @@ from crawler.timing import format_every, next_run
 HISTORY_SNAPSHOTS = 20  # earlier snapshots read per run: streaks, flapping windows and margin
 URL_FILTER_MAX = 500  # above this many URLs, filter in Python (bound-parameter limits)
 FAILED = "failed"  # `last_outcome` of a run that produced no snapshot (bad source, store error)
-MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER is 64-bit (and binds no larger int): no id lies beyond
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,12 +26,11 @@ from aiohttp import web
 
 from crawler.errors import CrawlerError, StoreError
 from crawler.history import diff_snapshots, render_diff
-from crawler.model import Snapshot
+from crawler.model import MAX_ROW_ID, Snapshot
 from crawler.report import render, render_bytes
 from crawler.report.html import CSP, render_html
 from crawler.sources import is_url_source
 from crawler.store import Store
-from crawler.store.watches import MAX_ROW_ID
 from crawler.web import pages, queries
 from crawler.web.metrics import CONTENT_TYPE, render_metrics
 
