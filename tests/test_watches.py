@@ -171,6 +171,26 @@ def test_the_config_owns_the_watches_it_declares_and_no_others(
     assert (back.watch_id, back.enabled, back.every) == (gone.watch_id, True, timedelta(hours=1))
 
 
+def test_a_config_entry_sets_a_hand_added_watch_but_never_claims_it(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    by_hand, _ = upsert_watch(store, str(tmp_path / "w.md"), now=T0, every=timedelta(hours=2))
+    [set_] = sync_config_watches(store, [WatchConfig(source="w.md", every="4h")], T0)
+    assert (set_.watch_id, set_.every, set_.from_config) == (
+        by_hand.watch_id,
+        timedelta(hours=4),
+        False,
+    )
+    assert sync_config_watches(store, [], T0 + timedelta(minutes=1)) == []  # the entry is gone
+    [still] = list_watches(store, enabled_only=True)
+    assert (still.watch_id, still.enabled) == (by_hand.watch_id, True)
+    # Added by hand, a config-owned watch becomes the user's.
+    sync_config_watches(store, [WatchConfig(source="x.md", every="1h")], T0)
+    taken, _ = upsert_watch(store, str(tmp_path / "x.md"), now=T0, every=timedelta(hours=1))
+    assert not taken.from_config
+
+
 # -- timelines -----------------------------------------------------------------------------------
 
 

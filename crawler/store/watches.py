@@ -135,7 +135,9 @@ def upsert_watch(
 
     A changed schedule moves `next_run_at` to what the new schedule says after the last run;
     an unchanged one keeps it, so re-reading the config does not reset anybody's clock. The
-    watch is (re-)enabled and belongs to the config file exactly when `from_config` is set.
+    watch is (re-)enabled. The config file owns (`from_config`) only the watches it created: a
+    config entry for a source added by hand sets its schedule but never claims it, so removing
+    the entry leaves it running; adding a config-owned source by hand takes it over.
     """
     values = _schedule_values(every, cron)
     wanted = {**values, "depth": depth, "enabled": True, "from_config": from_config}
@@ -144,6 +146,7 @@ def upsert_watch(
         row = conn.execute(stmt).first()
         if row is None:
             return _insert_watch(conn, source, wanted, now=now, every=every, cron=cron), True
+        wanted["from_config"] = from_config and row.from_config
         if all(getattr(row, key) == value for key, value in wanted.items()):
             return _watch(row), False
         changes = dict(wanted)

@@ -1,8 +1,9 @@
 """Watches remember whether the config file declared them: `watches.from_config`.
 
-A config sync owns the watches it declared, and only those: one whose `[[watch]]` entry is
-gone is disabled, while watches added by `crawler watch add` or the dashboard are left alone.
-Existing watches are taken as added by hand (false); the next config sync claims its own.
+A config sync owns the watches it created, and only those: one whose `[[watch]]` entry is
+gone is disabled, while watches added by `crawler watch add` or the dashboard keep running.
+Existing watches are taken as added by hand (false): a config entry still sets their schedule,
+but removing the entry leaves them running, as before this revision.
 
 Revision ID: 0003
 Revises: 0002
