@@ -126,9 +126,11 @@ class StoreWriter:
     def _schedule(self) -> asyncio.Task[None] | None:
         if self.spawn is None:
             return None
+        flush = self.flush()
         try:
-            self._task = self.spawn(self.flush())
-        except RuntimeError:  # "TaskGroup is shutting down"
+            self._task = self.spawn(flush)
+        except RuntimeError:  # "TaskGroup is shutting down": the crawl's final write takes it
+            flush.close()  # never started: closed, so no "never awaited" warning
             return None
         return self._task
 

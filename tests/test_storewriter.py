@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import threading
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,3 +165,24 @@ async def test_a_write_cancelled_while_it_waits_for_the_store_thread_still_happe
         await writer.flush()  # the crawl's last write
         writer.close()
         assert [n.key for n in store.saved_nodes(writer.snapshot_id)] == [1, 2]
+
+
+async def test_a_write_the_task_group_refuses_leaves_no_coroutine_behind(tmp_path: Path) -> None:
+    """A batch filling up while the crawl's task group shuts down waits for the final write,
+    without a "coroutine was never awaited" warning on the user's terminal."""
+
+    def shutting_down(coroutine: object) -> asyncio.Task[None]:
+        raise RuntimeError("TaskGroup is shutting down")
+
+    with Store.open(f"sqlite:///{tmp_path / 'crawler.db'}") as store:
+        writer = StoreWriter(store, keep_bodies=False)
+        writer.snapshot_id = store.begin_snapshot("article.txt", datetime.now(UTC))
+        writer.spawn = shutting_down
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for key in range(storewriter.FLUSH_NODES):  # full: a write is asked for
+                writer.add_node(_node(key + 1))
+            gc.collect()
+        writer.close()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert len(writer.batch.nodes) == storewriter.FLUSH_NODES  # left for the final write
