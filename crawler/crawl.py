@@ -44,6 +44,7 @@ from crawler.previous import PreviousFetches
 from crawler.resume import (
     ANSWER_FIELDS,
     CUT_SHORT_REASON,
+    answer_settings,
     is_crawl_alive,
     owner_info,
     result_of,
@@ -181,7 +182,7 @@ class Crawl:
                 snap.started_at,
                 watch_id=self.watch_id,
                 insecure=snap.insecure,
-                settings={"owner": owner_info()},
+                settings={"owner": owner_info(), "answers": answer_settings(self.settings)},
             )
             self.writer.snapshot_id = snap.snapshot_id
             urls = [_normalize(link.url) for link in self.article.links]
@@ -478,7 +479,8 @@ async def run_crawl(
     resume: dict[str, Node] = {}
     if store is not None:
         await asyncio.to_thread(store.recover_interrupted, is_crawl_alive)
-        resume = await asyncio.to_thread(resumable_nodes, store, source, utcnow())
+        answers = answer_settings(settings)
+        resume = await asyncio.to_thread(resumable_nodes, store, source, utcnow(), answers)
     async with contextlib.AsyncExitStack() as stack:
         if fetcher is None:
             fetcher = await stack.enter_async_context(Fetcher(settings.fetch))

@@ -16,11 +16,27 @@ from typing import TYPE_CHECKING
 from crawler.model import DuplicateKind, FetchResult, Node, Outcome, Relation, Verdict
 
 if TYPE_CHECKING:
+    from crawler.config import Settings
     from crawler.store import SnapshotInfo, Store
 
 RESUME_WINDOW_SECONDS = 24 * 3600  # an interrupted crawl younger than this is resumed
 STALE_AFTER_SECONDS = 6 * 3600  # another machine's "running" crawl is believed this long
 CUT_SHORT_REASON = "not checked: the crawl was cut short"
+# What an answer depends on (not how fast it came: concurrency, transport, page cap).
+ANSWER_FETCH_SETTINGS = (
+    "user_agent",
+    "connect_timeout",
+    "read_timeout",
+    "url_timeout",
+    "retries",
+    "retry_after_cap",
+    "max_redirects",
+    "max_body_bytes",
+    "head_first",
+    "verify_tls",
+    "allow_private_networks",
+)
+ANSWER_CRAWL_SETTINGS = ("respect_robots", "related_same_site", "max_links_per_page")
 
 ANSWER_FIELDS = (
     "verdict",
@@ -66,8 +82,20 @@ def is_crawl_alive(info: SnapshotInfo, *, stale_after: float = STALE_AFTER_SECON
     return True
 
 
-def resumable_nodes(store: Store, source: str, now: datetime) -> dict[str, Node]:
-    """Finished nodes of this source's latest crawl, if it was interrupted recently."""
+def answer_settings(settings: Settings) -> dict[str, object]:
+    """The settings an answer depends on: a crawl resumes only one taken with the same."""
+    fetch, crawl = settings.fetch, settings.crawl
+    return {
+        **{key: getattr(fetch, key) for key in ANSWER_FETCH_SETTINGS},
+        **{key: getattr(crawl, key) for key in ANSWER_CRAWL_SETTINGS},
+    }
+
+
+def resumable_nodes(
+    store: Store, source: str, now: datetime, answers: dict[str, object] | None = None
+) -> dict[str, Node]:
+    """Finished nodes of this source's latest crawl, if it was interrupted recently and its
+    answers were taken with the same `answer_settings` (None: any)."""
     latest = store.list_snapshots(source, limit=1)
     if not latest:
         return {}
@@ -75,6 +103,9 @@ def resumable_nodes(store: Store, source: str, now: datetime) -> dict[str, Node]
     recent = (now - info.started_at).total_seconds() <= RESUME_WINDOW_SECONDS
     if info.outcome is not Outcome.PARTIAL or not recent:
         return {}
+    taken_with = (info.settings or {}).get("answers")
+    if answers is not None and taken_with is not None and taken_with != answers:
+        return {}  # e.g. --allow-private then, not now: its answers are not this crawl's
     saved = store.saved_nodes(info.snapshot_id)
     if info.finished_at is not None and not any(n.reason == CUT_SHORT_REASON for n in saved):
         return {}  # finished, partial only for its page limit: not interrupted

@@ -148,6 +148,23 @@ def test_rerun_does_not_refetch_finished_nodes(
     assert len(set(asked)) == SLOW_LINKS  # and everything else was fetched
 
 
+def test_rerun_with_other_answer_settings_fetches_everything(
+    tmp_path: Path, killed_crawl: tuple[Path, Path, FakeSite]
+) -> None:
+    article, path, site = killed_crawl
+    with Store.open(f"sqlite:///{path}") as store:
+        (info,) = store.list_snapshots()
+        finished = [n.url for n in store.saved_nodes(info.snapshot_id) if n.parent_key is not None]
+    assert finished
+    # TLS verification off now: answers taken with it on are not this crawl's to reuse.
+    command = ["crawl", str(article), "--allow-private", "--insecure", "--format", "json"]
+    done = run_cli(command, tmp_path)
+    assert done.returncode == 0, done.stderr
+    asked = [path for _, path, _ in site.requests]
+    assert [url for url in finished if asked.count(url.removeprefix(site.base_url)) != 2] == []
+    assert "resumed" not in done.stdout
+
+
 # -- disk full, database locked ------------------------------------------------------------
 def test_disk_full_is_a_clear_error(tmp_path: Path, fake_site: FakeSite) -> None:
     path = db_path(tmp_path)
