@@ -278,8 +278,11 @@ def show(ctx: Context, snapshot_id: int, fmt: str, output: Path | None) -> None:
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @pass_context
 def snapshots(ctx: Context, source: str | None, limit: int) -> None:
-    """List stored snapshots, newest first."""
+    """List stored snapshots, newest first (a crashed crawl's as partial, with what it saved)."""
+    from crawler.resume import is_crawl_alive
+
     with open_store(ctx.settings()) as store:
+        store.recover_interrupted(is_crawl_alive)  # as the next crawl would; the list tells so
         rows = store.list_snapshots(source, limit=limit)
     for row in rows:
         summary = row.summary or {}

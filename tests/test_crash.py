@@ -123,6 +123,11 @@ def test_store_is_usable_after_sigkill(
     article, path, _ = killed_crawl
     with Store.open(f"sqlite:///{path}") as store:
         killed = len(store.saved_nodes(store.list_snapshots()[0].snapshot_id))
+    # Listed before any crawl runs again: already partial, with the nodes it saved.
+    listed = run_cli(["snapshots"], tmp_path)
+    assert [line.split("\t")[2:4] for line in listed.stdout.splitlines()] == [
+        ["partial", f"{killed} nodes"]
+    ]
     done = run_cli(["crawl", str(article), "--allow-private", "--format", "json"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcome"] == "complete"

@@ -307,6 +307,7 @@ def test_summary_line() -> None:
         ref.verdict = Verdict.DEAD
     refs[2].normalized_url = refs[1].normalized_url
     assert " · 3 dead (2 URLs) · " in render_summary(snap)
+    assert "| Dead | 3 (2 URLs) |" in render_markdown(snap)
     refs[2].normalized_url = "https://x.example/other"
     assert " · 3 dead · " in render_summary(snap)
 

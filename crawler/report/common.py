@@ -58,7 +58,7 @@ def render_summary(snapshot: Snapshot) -> str:
     parts = [
         _plural(counts["references"], "reference"),
         _plural(counts["nodes"], "node"),
-        _dead(snapshot, counts["dead"]),
+        f"{counts['dead']} dead{dead_urls(snapshot, counts['dead'])}",
         _plural(counts["duplicates"], "duplicate"),
         f"outcome {outcome_label(snapshot)}",
     ]
@@ -67,10 +67,10 @@ def render_summary(snapshot: Snapshot) -> str:
     return line if seconds is None else f"{line} ({format_duration(seconds)})"
 
 
-def _dead(snapshot: Snapshot, count: int) -> str:
-    """`4 dead`, or `4 dead (2 URLs)` when some dead nodes repeat a URL cited already."""
+def dead_urls(snapshot: Snapshot, count: int) -> str:
+    """` (2 URLs)` when some of the `count` dead nodes repeat a URL cited already, else ""."""
     urls = {n.normalized_url for n in snapshot.root.walk() if n.verdict is Verdict.DEAD}
-    return f"{count} dead" if len(urls) == count else f"{count} dead ({_plural(len(urls), 'URL')})"
+    return "" if len(urls) == count else f" ({_plural(len(urls), 'URL')})"
 
 
 def _plural(count: int, noun: str) -> str:

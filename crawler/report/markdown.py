@@ -16,6 +16,7 @@ from crawler.report.common import (
     TITLE_WIDTH,
     clean_text,
     clean_url,
+    dead_urls,
     duration_seconds,
     extra_flags,
     format_duration,
@@ -62,7 +63,7 @@ def summary_table(snapshot: Snapshot) -> list[str]:
         ("Outcome", outcome_label(snapshot)),
         ("References", str(counts["references"])),
         ("Nodes", str(counts["nodes"])),
-        ("Dead", str(counts["dead"])),
+        ("Dead", f"{counts['dead']}{dead_urls(snapshot, counts['dead'])}"),
         ("Duplicates", str(counts["duplicates"])),
     ]
     rows += [
