@@ -131,6 +131,15 @@ class WatchConfig(_Section):
     cron: str | None = None
     depth: int | None = Field(None, ge=0, le=10)
 
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        """A file or an http(s) URL (`watching.watch_source`; a file is resolved when synced)."""
+        from crawler.watching import watch_source  # only when a watch is declared
+
+        watch_source(value, Path.cwd())
+        return value
+
     @field_validator("every")
     @classmethod
     def _check_every(cls, value: str | None) -> str | None:

@@ -137,3 +137,14 @@ def test_bad_watch_entries_name_the_file_the_entry_and_the_value(
     with pytest.raises(ConfigError, match=message) as info:
         load_settings(cfg, environ={})
     assert str(info.value).startswith(f"{cfg}: ")
+
+
+@pytest.mark.parametrize("source", ["ftp://x/y", "-", "javascript:alert(1)", " "])
+def test_a_watch_source_no_watch_can_read_is_a_config_error(tmp_path: Path, source: str) -> None:
+    cfg = tmp_path / "watches.toml"
+    cfg.write_text(f'[[watch]]\nsource = "{source}"\nevery = "1h"\n')
+    with pytest.raises(
+        ConfigError, match=r"key 'watch\.0\.source'.*give a file or an http"
+    ) as info:
+        load_settings(cfg, environ={})
+    assert str(info.value).startswith(f"{cfg}: ")

@@ -140,7 +140,10 @@ def test_config_watches_are_upserted_and_checked_first(
     synced = [w.source for w in sync_config_watches(store, [good, cron], T0)]
     assert synced == [str(tmp_path / "a.md"), "https://b.example/story"]  # a file: absolute
     assert sync_config_watches(store, [good, cron], T0 + timedelta(hours=1)) == []
-    bad = WatchConfig(source="ftp://c.example/story.md", every="1h")
+    with pytest.raises(ValueError, match="unsupported source 'ftp://c.example/story.md'"):
+        WatchConfig(source="ftp://c.example/story.md", every="1h")  # refused as the config loads
+    # ... and by the sync too, for an entry made without validation.
+    bad = WatchConfig.model_construct(source="ftp://c.example/story.md", every="1h", cron=None)
     with pytest.raises(ConfigError, match=r"^x.toml: watch\[1\] \(ftp://c.example/story.md\): "):
         sync_config_watches(store, [good, bad], T0, origin="x.toml")
     with pytest.raises(ValueError, match="exactly one of 'every' and 'cron'"):
