@@ -140,7 +140,7 @@ def test_config_watches_are_upserted_and_checked_first(
     synced = [w.source for w in sync_config_watches(store, [good, cron], T0)]
     assert synced == [str(tmp_path / "a.md"), "https://b.example/story"]  # a file: absolute
     assert sync_config_watches(store, [good, cron], T0 + timedelta(hours=1)) == []
-    with pytest.raises(ValueError, match="unsupported source 'ftp://c.example/story.md'"):
+    with pytest.raises(ValueError, match=r"unsupported source 'ftp://c\.example/story\.md'"):
         WatchConfig(source="ftp://c.example/story.md", every="1h")  # refused as the config loads
     # ... and by the sync too, for an entry made without validation.
     bad = WatchConfig.model_construct(source="ftp://c.example/story.md", every="1h", cron=None)
