@@ -116,9 +116,13 @@ def _store_unless(no_store: bool, settings: Settings) -> Iterator[Store | None]:
 
 def _check_source(source: str) -> None:
     """Refuse, as a bad argument, a SOURCE that is no file, no `-` and no URL with a host."""
+    from urllib.parse import urlsplit
+
     from crawler.sources import is_url_source
 
-    if source == "-" or is_url_source(source) or Path(source).exists():
+    if source == "-" or Path(source).exists():
+        return
+    if is_url_source(source) and urlsplit(source.strip()).hostname:
         return
     if source.strip().lower().startswith(("http:", "https:")):
         raise click.BadParameter(f"{source}: the URL has no host", param_hint="'SOURCE'")
@@ -324,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     except CrawlerError as exc:
         click.echo(f"crawler: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # a command's own "nothing to show" and the like
+        click.echo(f"crawler: error: {exc.format_message()}", err=True)
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_OK)

@@ -117,7 +117,7 @@ def _watch_line(row: Watch) -> str:
         state += " (disabled)"
     return (
         f"{row.watch_id}\t{row.schedule}\t{depth}\t{_when(row.last_run_at)}\t{state}\t"
-        f"{_when(row.next_run_at)}\t{row.source}"
+        f"{_when(row.next_run_at) if row.enabled else '-'}\t{row.source}"
     )
 
 

@@ -236,12 +236,15 @@ def watch_source(source: str, base: Path, *, must_exist: bool = False) -> str:
     """
     text = source.strip()
     if is_url_source(text):
-        return text
+        scheme, rest = text.split(":", 1)
+        return f"{scheme.lower()}:{rest}"  # HTTP://x and http://x are one watch
     if not text or text == "-" or SCHEME_RE.match(text):
         raise ValueError(f"unsupported source {source!r}: give a file or an http(s) URL")
     path = os.path.normpath(base / Path(text).expanduser())
     if must_exist and not Path(path).is_file():
-        raise ValueError(f"{source}: no such file")
+        raise ValueError(
+            f"{source}: {'a directory, not a file' if Path(path).is_dir() else 'no such file'}"
+        )
     return path
 
 

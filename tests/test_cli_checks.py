@@ -119,6 +119,7 @@ def test_unwritable_output_is_refused_before_crawling(
         ("links", "no-such-file.txt", "no-such-file.txt: no such file"),
         ("crawl", "http://", "http://: the URL has no host"),
         ("links", "https://", "https://: the URL has no host"),
+        ("crawl", "http://:80/x", "http://:80/x: the URL has no host"),
     ],
 )
 def test_bad_source_is_a_bad_argument(

@@ -117,6 +117,7 @@ def test_watch_add_stores_files_by_absolute_path(
         ("javascript:alert(1)//http://x/", "unsupported source 'javascript:alert(1)"),
         ("file:///etc/passwd", "unsupported source 'file:///etc/passwd'"),
         ("http:///no-host", "unsupported source"),
+        (".", ".: a directory, not a file"),
     ],
 )
 def test_watch_add_refuses_sources_that_cannot_work(
@@ -194,6 +195,27 @@ async def test_history_and_diff(
     assert f"Verdict changes (1):\n  ~ ok -> dead: {target}\n" in out
 
     code, _, err = crawler(config, capsys, "history", fake_site.url("/never-seen"))
-    assert code == 1 and "no history for" in err
+    assert code == 1 and err.startswith("crawler: error: no history for")
     code, _, err = crawler(config, capsys, "diff", str(before.snapshot_id), "999")
     assert code == 1 and "no snapshot 999" in err
+
+
+def test_a_url_watch_is_one_whatever_its_scheme_case_and_a_disabled_one_has_no_next_run(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dataclasses import replace
+
+    from crawler.cli_watch import _watch_line
+    from crawler.store.watches import list_watches
+
+    for source in ("HTTP://news.example/a", "http://news.example/a"):
+        assert crawler(config, capsys, "watch", "add", source, "--every", "1h")[0] == 0
+    settings = load_settings(config, environ={})
+    with Store.open(settings.store.url()) as store:
+        [watch] = list_watches(store)
+    assert watch.source == "http://news.example/a"
+    assert _watch_line(watch).split("\t")[5] != "-"
+    assert _watch_line(replace(watch, enabled=False)).split("\t")[4:6] == [
+        "never run (disabled)",
+        "-",
+    ]
