@@ -137,14 +137,20 @@ def test_store_is_usable_after_sigkill(
     assert rows == [["complete", f"{SLOW_LINKS + 1} nodes"], ["partial", f"{killed} nodes"]]
 
 
-def test_rerun_does_not_refetch_finished_nodes(
-    tmp_path: Path, killed_crawl: tuple[Path, Path, FakeSite]
-) -> None:
-    article, path, site = killed_crawl
+def finished_urls(path: Path) -> list[str]:
+    """The URLs the killed crawl had finished and saved (there are some)."""
     with Store.open(f"sqlite:///{path}") as store:
         (info,) = store.list_snapshots()
         finished = [n.url for n in store.saved_nodes(info.snapshot_id) if n.parent_key is not None]
     assert finished
+    return finished
+
+
+def test_rerun_does_not_refetch_finished_nodes(
+    tmp_path: Path, killed_crawl: tuple[Path, Path, FakeSite]
+) -> None:
+    article, path, site = killed_crawl
+    finished = finished_urls(path)
     done = run_cli(["crawl", str(article), "--allow-private", "--format", "json"], tmp_path)
     assert done.returncode == 0, done.stderr
     asked = [path for _, path, _ in site.requests]
@@ -157,10 +163,7 @@ def test_rerun_with_other_answer_settings_fetches_everything(
     tmp_path: Path, killed_crawl: tuple[Path, Path, FakeSite]
 ) -> None:
     article, path, site = killed_crawl
-    with Store.open(f"sqlite:///{path}") as store:
-        (info,) = store.list_snapshots()
-        finished = [n.url for n in store.saved_nodes(info.snapshot_id) if n.parent_key is not None]
-    assert finished
+    finished = finished_urls(path)
     # TLS verification off now: answers taken with it on are not this crawl's to reuse.
     command = ["crawl", str(article), "--allow-private", "--insecure", "--format", "json"]
     done = run_cli(command, tmp_path)

@@ -26,12 +26,6 @@ pytestmark = pytest.mark.timeout(60)
 CAP = 64 * 1024
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-def transport(request: pytest.FixtureRequest) -> str:
-    """Every network test runs once per transport."""
-    return str(request.param)
-
-
 def make_settings(transport: str, **overrides: Any) -> FetchSettings:
     """Quick settings for loopback tests: no backoff to speak of, short deadlines, a small cap."""
     values: dict[str, Any] = {

@@ -64,12 +64,6 @@ REDIRECT_CASES: dict[str, tuple[Verdict, str]] = {
 }
 
 
-@pytest.fixture(params=["aiohttp", "httpx"])
-def transport(request: pytest.FixtureRequest) -> str:
-    """Each fetch test runs once per transport."""
-    return str(request.param)
-
-
 def fetch_settings(transport: str = "aiohttp", **overrides: Any) -> FetchSettings:
     """Loopback settings: private addresses allowed, a 1 MiB cap, a 3 s deadline, no retries."""
     values: dict[str, Any] = {

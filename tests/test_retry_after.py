@@ -21,6 +21,7 @@ from crawler.fetch import Fetcher
 from crawler.fetch.policy import is_retry_affordable
 from crawler.model import FetchResult, Verdict
 from tests.servers import ThreadedServer
+from tests.test_fetch import make_settings
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -48,25 +49,11 @@ def server() -> Iterator[WaitingServer]:
         yield started
 
 
-@pytest.fixture(params=["httpx", "aiohttp"])
-def transport(request: pytest.FixtureRequest) -> str:
-    """Every network test runs once per transport."""
-    return str(request.param)
-
-
 def settings_for(transport: str, **overrides: Any) -> FetchSettings:
-    """Loopback settings with a short per-URL budget, so a wasted budget shows in seconds."""
-    values: dict[str, Any] = {
-        "transport": transport,
-        "allow_private_networks": True,
-        "retries": 3,
-        "backoff_base": 0.0,
-        "backoff_max": 0.05,
-        "url_timeout": 2.0,
-        "retry_after_cap": 60.0,
-    }
-    values.update(overrides)
-    return FetchSettings(**values)
+    """test_fetch's loopback settings with a short per-URL budget, so a wasted budget shows in
+    seconds, and a cap above every Retry-After the budget allows."""
+    values: dict[str, Any] = {"retries": 3, "url_timeout": 2.0, "retry_after_cap": 60.0}
+    return make_settings(transport, **{**values, **overrides})
 
 
 async def timed_fetch(settings: FetchSettings, url: str) -> tuple[FetchResult, float]:
