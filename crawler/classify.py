@@ -179,12 +179,17 @@ def _classify_success(result: FetchResult, page: PageInfo | None) -> tuple[Verdi
     return Verdict.OK, None
 
 
+def _seconds(value: float) -> str:
+    """`120 s`; an absurd wait (a server's `Retry-After: 99999999999999999999`) short: `1e+20 s`."""
+    return f"{value:.0f} s" if value < 1e7 else f"{value:.0e} s"
+
+
 def _classify_status(status: int, attempts: int, retry_after: float | None) -> tuple[Verdict, str]:
     """Verdict for a non-2xx, non-304 status, per the table in the module docstring."""
     label = status_label(status)
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     if retry_after is not None:  # the wait asked for; one above cap or budget ends the retries
-        tries += f" (Retry-After: {retry_after:.0f} s)"
+        tries += f" (Retry-After: {_seconds(retry_after)})"
     if status in _DEAD_STATUSES:
         return Verdict.DEAD, label
     if status in _BLOCKED_STATUSES:

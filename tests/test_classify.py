@@ -84,6 +84,8 @@ CASES: list[tuple[str, FetchResult, PageInfo | None, Verdict, str | None]] = [
     ("503 retried", _answer(503, attempts=4), None, Verdict.ERROR, "after 4 attempts"),
     ("503 long wait", _answer(503, retry_after=3600.0), None, Verdict.ERROR,
      "503 Service Unavailable: server error (Retry-After: 3600 s)"),
+    ("503 absurd wait", _answer(503, retry_after=1e28), None, Verdict.ERROR,
+     "server error (Retry-After: 1e+28 s)"),
     ("599", _answer(599), None, Verdict.ERROR, "599: server error"),
     ("300", _answer(300), None, Verdict.ERROR, "nothing to follow"),
     ("no status", FetchResult(URL), None, Verdict.ERROR, "no answer"),
