@@ -254,9 +254,9 @@ def sync_config_watches(
     """Make the table agree with the config's `[[watch]]` entries; returns the watches changed.
 
     Each entry is upserted by source (relative paths resolved against the current directory,
-    as `[store] data_dir` is) and marked as the config's; a watch the config declared before
-    and no longer lists is disabled. Watches added by `crawler watch add` or the dashboard
-    are left alone. Every source is checked before any is written: ConfigError names the
+    as `[store] data_dir` is); a watch the config created and no longer lists is disabled. A
+    watch added by `crawler watch add` or the dashboard takes its entry's schedule but is never
+    the config's, so it is never disabled by it (`store.watches.upsert_watch`). Every source is checked before any is written: ConfigError names the
     first bad one, with `origin` (the config file).
     """
     sources: list[str] = []

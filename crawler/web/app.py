@@ -228,7 +228,7 @@ class Dashboard:
 
 
 def _int(raw: str, what: str) -> int:
-    """A non-negative integer from a request that fits a 64-bit id, else 400."""
+    """A non-negative integer from a request, at most MAX_ROW_ID (any store's ids), else 400."""
     if not _is_number(raw):
         raise web.HTTPBadRequest(text=f"{what} must be a positive integer")
     if not _fits(raw):
