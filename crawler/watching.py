@@ -256,8 +256,9 @@ def sync_config_watches(
     Each entry is upserted by source (relative paths resolved against the current directory,
     as `[store] data_dir` is); a watch the config created and no longer lists is disabled. A
     watch added by `crawler watch add` or the dashboard takes its entry's schedule but is never
-    the config's, so it is never disabled by it (`store.watches.upsert_watch`). Every source is checked before any is written: ConfigError names the
-    first bad one, with `origin` (the config file).
+    the config's, so it is never disabled by it (`store.watches.upsert_watch`). Every source is
+    checked before any is written: ConfigError names the first bad one, with `origin` (the
+    config file).
     """
     sources: list[str] = []
     for index, config in enumerate(configs):
